@@ -1,0 +1,63 @@
+/**
+ * A job's log: written to disk as output arrives, never held whole in memory, and capped.
+ * Listeners (the CLI's live view, the check-run tailer) see each chunk as it is written.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+
+export type LogChannel = 'stdout' | 'stderr' | 'meta';
+export type LogListener = (chunk: Buffer, channel: LogChannel) => void;
+
+export class LogCapExceeded extends Error {
+  constructor(readonly capBytes: number) {
+    super(`job log reached its cap of ${capBytes} bytes; raise limits.logBytes in the config or make the job print less`);
+  }
+}
+
+export class JobLog {
+  #fd: number;
+  #bytes = 0;
+  #listeners = new Set<LogListener>();
+  #capped = false;
+
+  constructor(readonly path: string, readonly capBytes: number) {
+    this.#fd = openSync(path, 'a');
+  }
+
+  /** Bytes written so far: step results record byte ranges into the file. */
+  get size(): number {
+    return this.#bytes;
+  }
+
+  get capReached(): boolean {
+    return this.#capped;
+  }
+
+  onData(listener: LogListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Append output. Past the cap, writes one closing line and drops the rest. */
+  write(chunk: Buffer | string, channel: LogChannel = 'stdout'): void {
+    if (this.#capped) return;
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const room = this.capBytes - this.#bytes;
+    if (data.length > room) {
+      this.#capped = true;
+      data = Buffer.concat([data.subarray(0, Math.max(0, room)), Buffer.from(`\n${new LogCapExceeded(this.capBytes).message}\n`)]);
+    }
+    writeSync(this.#fd, data);
+    this.#bytes += data.length;
+    for (const listener of this.#listeners) listener(data, channel);
+  }
+
+  /** A line of forgevm's own (step headers, results). */
+  meta(line: string): void {
+    this.write(`${line}\n`, 'meta');
+  }
+
+  close(): void {
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
