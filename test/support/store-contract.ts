@@ -1,0 +1,242 @@
+/**
+ * Behaviour every Store backend must have. Run by test/store-sqlite.test.ts; a PostgreSQL
+ * backend calls describeStoreContract with its own factory.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NewDelivery, Store } from '../../src/store/store.ts';
+import type { PushEvent } from '../../src/forge/event-types.ts';
+
+export interface StoreFactory {
+  /** A fresh, empty store. */
+  make(): Promise<Store>;
+  /** The same store as a new process would open it after a crash (same data). Optional. */
+  reopen?(store: Store): Promise<Store>;
+}
+
+const push = (sha: string): PushEvent => ({
+  kind: 'push',
+  forge: 'github',
+  repo: { fullName: 'octo/hello', owner: 'octo', name: 'hello', cloneUrl: 'https://github.com/octo/hello.git' },
+  ref: 'refs/heads/main',
+  before: '0'.repeat(40),
+  sha,
+  created: false,
+  forced: false,
+  changedFiles: ['README.md'],
+  actor: 'octo',
+});
+
+export function delivery(id: string, extra: Partial<NewDelivery> = {}): NewDelivery {
+  return {
+    id,
+    forge: 'github',
+    event: 'push',
+    action: null,
+    normalized: push('a'.repeat(40)),
+    payload: JSON.stringify({ ref: 'refs/heads/main', id }),
+    ...extra,
+  };
+}
+
+const newRun = {
+  deliveryId: null,
+  forge: 'github' as const,
+  repo: 'octo/hello',
+  sha: 'b'.repeat(40),
+  ref: 'refs/heads/main',
+  event: 'push',
+  workflowFile: '.forgevm/workflows/ci.yml',
+  workflowName: 'CI',
+};
+
+export function describeStoreContract(name: string, factory: StoreFactory): void {
+  describe(`${name} store`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await factory.make();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('deliveries', () => {
+      it('stores a delivery once and reports duplicates by id', async () => {
+        expect(await store.insertDelivery(delivery('d1'))).toEqual({ inserted: true });
+        expect(await store.insertDelivery(delivery('d1', { payload: '{"other":true}' }))).toEqual({ inserted: false });
+        const stored = await store.getDelivery('d1');
+        expect(stored).toMatchObject({ id: 'd1', forge: 'github', event: 'push', status: 'pending', attempts: 0, error: null });
+        expect(stored?.payload).toBe(JSON.stringify({ ref: 'refs/heads/main', id: 'd1' }));
+        expect(stored?.normalized).toEqual(push('a'.repeat(40)));
+        expect(await store.countDeliveries()).toBe(1);
+      });
+
+      it('dedupes a replay with a new id by its dedupe key', async () => {
+        const key = 'forgejo:octo/hello:push:refs/heads/main:' + 'c'.repeat(40);
+        expect(await store.insertDelivery(delivery('f1', { forge: 'forgejo', dedupeKey: key }))).toEqual({ inserted: true });
+        expect(await store.insertDelivery(delivery('f2', { forge: 'forgejo', dedupeKey: key }))).toEqual({ inserted: false });
+        expect(await store.insertDelivery(delivery('f3', { forge: 'forgejo', dedupeKey: key + 'x' }))).toEqual({ inserted: true });
+        expect(await store.getDelivery('f2')).toBeNull();
+        // Deliveries without a key never collide with each other.
+        await store.insertDelivery(delivery('g1'));
+        await store.insertDelivery(delivery('g2'));
+        expect(await store.countDeliveries()).toBe(4);
+      });
+
+      it('inserts concurrent duplicates exactly once', async () => {
+        const results = await Promise.all(Array.from({ length: 50 }, () => store.insertDelivery(delivery('same'))));
+        expect(results.filter((r) => r.inserted)).toHaveLength(1);
+        expect(await store.countDeliveries()).toBe(1);
+      });
+
+      it('claims pending deliveries oldest first, each once', async () => {
+        for (const id of ['a', 'b', 'c']) await store.insertDelivery(delivery(id));
+        await store.insertDelivery(delivery('done-already', { status: 'done' }));
+        const claimed = await Promise.all([store.claimNextDelivery(), store.claimNextDelivery(), store.claimNextDelivery(), store.claimNextDelivery()]);
+        expect(claimed.map((d) => d?.id ?? null)).toEqual(['a', 'b', 'c', null]);
+        expect(claimed[0]).toMatchObject({ status: 'processing', attempts: 1 });
+        expect(await store.countDeliveries('processing')).toBe(3);
+      });
+
+      it('marks deliveries with a status and error', async () => {
+        await store.insertDelivery(delivery('m1'));
+        await store.markDelivery('m1', 'failed', 'workflow file does not parse');
+        expect(await store.getDelivery('m1')).toMatchObject({ status: 'failed', error: 'workflow file does not parse' });
+        await store.markDelivery('m1', 'done');
+        expect(await store.getDelivery('m1')).toMatchObject({ status: 'done', error: null });
+        await expect(store.markDelivery('nope', 'done')).rejects.toThrow(/no delivery nope/);
+      });
+
+      it('requeues deliveries left processing', async () => {
+        await store.insertDelivery(delivery('r1'));
+        await store.insertDelivery(delivery('r2'));
+        await store.claimNextDelivery();
+        expect(await store.requeueStaleProcessing()).toBe(1);
+        const again = await store.claimNextDelivery();
+        expect(again).toMatchObject({ id: 'r1', attempts: 2 });
+        expect((await store.listDeliveries({ status: 'pending' })).map((d) => d.id)).toEqual(['r2']);
+      });
+    });
+
+    describe('installations', () => {
+      it('tracks selected repositories and finds the installation of a repo', async () => {
+        await store.upsertInstallation({ id: 7, account: 'octo', repos: ['octo/a', 'octo/b'] });
+        expect(await store.getInstallation(7)).toMatchObject({ id: 7, account: 'octo', repos: ['octo/a', 'octo/b'], suspended: false });
+        await store.updateInstallationRepos(7, 'octo', { added: ['octo/c'], removed: ['octo/a'] });
+        expect((await store.getInstallation(7))?.repos).toEqual(['octo/b', 'octo/c']);
+        expect((await store.findInstallationForRepo('octo/c'))?.id).toBe(7);
+        expect(await store.findInstallationForRepo('octo/a')).toBeNull();
+        expect(await store.findInstallationForRepo('other/c')).toBeNull();
+      });
+
+      it('covers all repositories of the account when repos is null', async () => {
+        await store.upsertInstallation({ id: 8, account: 'Acme', repos: null });
+        expect((await store.findInstallationForRepo('acme/anything'))?.id).toBe(8);
+        expect((await store.getInstallation(8))?.repos).toBeNull();
+        await store.setInstallationSuspended(8, true);
+        expect((await store.getInstallation(8))?.suspended).toBe(true);
+        await store.deleteInstallation(8);
+        expect(await store.getInstallation(8)).toBeNull();
+        expect(await store.findInstallationForRepo('acme/anything')).toBeNull();
+      });
+
+      it('creates an unknown installation from a repositories change', async () => {
+        await store.updateInstallationRepos(9, 'octo', { added: ['octo/x'], removed: [], selection: 'selected' });
+        expect(await store.getInstallation(9)).toMatchObject({ account: 'octo', repos: ['octo/x'] });
+        await store.updateInstallationRepos(9, 'octo', { added: [], removed: [], selection: 'all' });
+        expect((await store.getInstallation(9))?.repos).toBeNull();
+      });
+    });
+
+    describe('runs and jobs', () => {
+      it('numbers runs per repo and workflow, keeping the number on re-runs', async () => {
+        await store.insertDelivery(delivery('run-d'));
+        const r1 = await store.createRun({ ...newRun, deliveryId: 'run-d' });
+        const r2 = await store.createRun({ ...newRun, sha: 'c'.repeat(40) });
+        const other = await store.createRun({ ...newRun, workflowFile: '.forgevm/workflows/lint.yml' });
+        const rerun = await store.createRun({ ...newRun, attempt: 2 });
+        expect([r1.runNumber, r2.runNumber, other.runNumber, rerun.runNumber]).toEqual([1, 2, 1, 1]);
+        expect(rerun.attempt).toBe(2);
+        expect(r1).toMatchObject({ deliveryId: 'run-d', repo: 'octo/hello', installationId: null, attempt: 1 });
+        expect(await store.getRun(r1.id)).toEqual(r1);
+        expect((await store.listRunsByDelivery('run-d')).map((r) => r.id)).toEqual([r1.id]);
+        expect((await store.listRunsBySha('octo/hello', 'b'.repeat(40))).map((r) => r.id)).toEqual([r1.id, other.id, rerun.id]);
+      });
+
+      it('creates jobs queued with unique external ids and finds them', async () => {
+        const run = await store.createRun(newRun);
+        const jobs = await store.createJobs(run.id, [
+          { instanceKey: 'build', displayName: 'build', label: 'debian-12', spec: { needs: [] } },
+          { instanceKey: 'test (20)', displayName: 'test (20)', label: 'debian-12', externalId: 'ext-1', approval: 'pending' },
+        ]);
+        expect(jobs).toHaveLength(2);
+        expect(jobs[0]).toMatchObject({ runId: run.id, status: 'queued', conclusion: null, approval: 'not_required', spec: { needs: [] }, checkRunId: null });
+        expect(jobs[0]!.externalId).toMatch(/\S{8,}/);
+        expect(jobs[1]).toMatchObject({ externalId: 'ext-1', approval: 'pending', spec: null });
+        expect((await store.findJobByExternalId('ext-1'))?.id).toBe(jobs[1]!.id);
+        expect(await store.findJobByExternalId('missing')).toBeNull();
+        expect((await store.listJobsByRun(run.id)).map((j) => j.instanceKey)).toEqual(['build', 'test (20)']);
+      });
+
+      it('rejects a duplicate external id and rolls back the whole batch', async () => {
+        const run = await store.createRun(newRun);
+        await store.createJobs(run.id, [{ instanceKey: 'a', displayName: 'a', label: 'x', externalId: 'dup' }]);
+        const run2 = await store.createRun(newRun);
+        await expect(
+          store.createJobs(run2.id, [
+            { instanceKey: 'b', displayName: 'b', label: 'x' },
+            { instanceKey: 'c', displayName: 'c', label: 'x', externalId: 'dup' },
+          ]),
+        ).rejects.toThrow();
+        expect(await store.listJobsByRun(run2.id)).toEqual([]);
+      });
+
+      it('updates jobs and moves them between statuses with compare-and-set', async () => {
+        const run = await store.createRun(newRun);
+        const [job] = await store.createJobs(run.id, [{ instanceKey: 'build', displayName: 'build', label: 'debian-12' }]);
+        const started = await store.transitionJob(job!.id, 'queued', { status: 'in_progress', startedAt: '2026-01-01T00:00:00.000Z', checkRunId: 42 });
+        expect(started).toMatchObject({ status: 'in_progress', checkRunId: 42, startedAt: '2026-01-01T00:00:00.000Z' });
+        expect(await store.transitionJob(job!.id, 'queued', { status: 'in_progress' })).toBeNull();
+        expect((await store.listJobsByStatus('in_progress')).map((j) => j.id)).toEqual([job!.id]);
+        const result = {
+          conclusion: 'success' as const,
+          steps: [],
+          outputs: { v: '1' },
+          logPath: '/tmp/x.log',
+          startedAt: '2026-01-01T00:00:00.000Z',
+          durationMs: 5,
+        };
+        const done = await store.updateJob(job!.id, { status: 'completed', conclusion: 'success', result, completedAt: '2026-01-01T00:00:05.000Z' });
+        expect(done).toMatchObject({ status: 'completed', conclusion: 'success', result, checkRunId: 42 });
+        expect(await store.listJobsByStatus('in_progress')).toEqual([]);
+        expect((await store.updateJob(job!.id, { result: null })).result).toBeNull();
+        await expect(store.updateJob(99999, { status: 'completed' })).rejects.toThrow(/no job 99999/);
+      });
+
+      it('returns in-progress jobs with their VMs after a restart, leaving queued ones', async () => {
+        const run = await store.createRun(newRun);
+        const [a, b, c] = await store.createJobs(run.id, [
+          { instanceKey: 'a', displayName: 'a', label: 'x' },
+          { instanceKey: 'b', displayName: 'b', label: 'x' },
+          { instanceKey: 'c', displayName: 'c', label: 'x' },
+        ]);
+        await store.updateJob(a!.id, { status: 'in_progress' });
+        await store.updateJob(b!.id, { status: 'in_progress' });
+        await store.recordVm({ jobId: a!.id, pid: 4242, dir: '/state/vms/a' });
+        let s = store;
+        if (factory.reopen) s = store = await factory.reopen(store);
+        const recovered = await s.recoverAfterRestart();
+        expect(recovered.map((r) => [r.job.id, r.vm?.pid ?? null, r.vm?.dir ?? null])).toEqual([
+          [a!.id, 4242, '/state/vms/a'],
+          [b!.id, null, null],
+        ]);
+        expect((await s.listJobsByStatus('queued')).map((j) => j.id)).toEqual([c!.id]);
+        await s.removeVm(a!.id);
+        expect(await s.listVms()).toEqual([]);
+      });
+    });
+
+    it('answers ping while open', async () => {
+      expect(await store.ping()).toBe(true);
+    });
+  });
+}
