@@ -1,0 +1,143 @@
+/**
+ * What happens to one job, top to bottom:
+ *
+ *   boot      fresh job folder, overlay, seed, QEMU; meanwhile the workspace is prepared
+ *   settle    wait for SSH (pinned host key) under the image's boot deadline
+ *   prepare   stream the workspace in
+ *   run       the steps (the step executor decides what a step means)
+ *   collect   results, outputs, and the console tail if the VM never came up
+ *   teardown  stop QEMU, remove the job folder
+ *
+ * A job that fails outside its steps gets `error`: one line saying what and what to do.
+ */
+import { join } from 'node:path';
+import type { ImageCatalog } from '../config/catalog.ts';
+import type { JobLog } from '../log/job-log.ts';
+import { connectSsh, type SshClient } from '../ssh/connect.ts';
+import type { Guest } from '../ssh/guest.ts';
+import { SshGuest } from '../ssh/session.ts';
+import type { AccelVerdict } from '../vm/accel.ts';
+import { consoleTail } from '../vm/console.ts';
+import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
+import { lookupImage } from '../vm/images.ts';
+import { bootVm, type Vm } from '../vm/vm.ts';
+import type { JobConclusion, JobResult, StepResult } from './result.ts';
+import { prepareWorkspace, tarStream, type WorkspaceSource } from './workspace.ts';
+
+export interface Engine {
+  catalog: ImageCatalog;
+  imagesDir: string;
+  jobsRoot: string;
+  qemu: string;
+  accel: AccelVerdict;
+}
+
+export interface StepsOutcome {
+  conclusion: JobConclusion;
+  steps: StepResult[];
+  outputs: Record<string, string>;
+  error?: string;
+}
+
+/** Where things are inside the guest, for the step executor. */
+export interface GuestLayout {
+  workspace: string;
+  tempDir: string;
+}
+
+export type RunSteps = (guest: Guest, log: JobLog, layout: GuestLayout, signal: AbortSignal) => Promise<StepsOutcome>;
+
+export interface JobRequest {
+  /** Short unique id: the job folder's name and the guest's hostname. */
+  id: string;
+  /** `runs-on` label. */
+  label: string;
+  workspace: WorkspaceSource;
+  /** Repository name, for the guest path `~/work/<name>`. */
+  repoName: string;
+  log: JobLog;
+  runSteps: RunSteps;
+  signal?: AbortSignal;
+  /** The VM is up and reachable; the steps are about to start. */
+  onVmStarted?: () => void;
+  /** Progress lines about the engine's own phases (boot, settle…), with elapsed ms. */
+  onPhase?: (phase: string, elapsedMs: number) => void;
+}
+
+export async function runJob(engine: Engine, request: JobRequest): Promise<JobResult> {
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
+  const phase = (name: string) => request.onPhase?.(name, Date.now() - started);
+  const finish = (partial: Omit<JobResult, 'logPath' | 'startedAt' | 'durationMs'>): JobResult => ({
+    ...partial,
+    logPath: request.log.path,
+    startedAt,
+    durationMs: Date.now() - started,
+  });
+  const signal = request.signal ?? new AbortController().signal;
+
+  let dir: string | undefined;
+  let vm: Vm | undefined;
+  let ssh: SshClient | undefined;
+  try {
+    // boot
+    const image = lookupImage(engine.catalog, engine.imagesDir, request.label);
+    dir = await createJobDir(engine.jobsRoot, request.id);
+    const workspaceDir = join(dir, 'workspace');
+    phase('boot');
+    const [bootedVm] = await Promise.all([
+      bootVm({ dir, id: request.id, image, accel: engine.accel.accel, qemu: engine.qemu }),
+      prepareWorkspace(request.workspace, workspaceDir),
+    ]);
+    vm = bootedVm;
+
+    // settle
+    phase('settle');
+    const vmGone = new AbortController();
+    void vm.exited.then(() => vmGone.abort(new Error('QEMU exited before SSH came up')));
+    signal.addEventListener('abort', () => vmGone.abort(new Error('job cancelled while the VM was booting')), { once: true });
+    ssh = await connectSsh({
+      port: vm.port,
+      user: vm.user,
+      privateKey: vm.keys.client.private,
+      hostPublicKey: vm.keys.host.public,
+      deadline: Date.now() + image.spec.bootTimeoutSeconds * 1000,
+      abort: vmGone.signal,
+    });
+    const home = vm.user === 'root' ? '/root' : `/home/${vm.user}`;
+    const layout: GuestLayout = { workspace: `${home}/work/${request.repoName}`, tempDir: '/tmp/forgevm' };
+    const guest = new SshGuest(ssh, vm.user, home, layout.tempDir);
+
+    // prepare
+    phase('prepare');
+    const tar = tarStream(workspaceDir);
+    await Promise.all([guest.extractTar(tar.stream, layout.workspace), tar.done]);
+    request.onVmStarted?.();
+
+    // run
+    phase('run');
+    const outcome = await request.runSteps(guest, request.log, layout, signal);
+
+    // collect
+    phase('collect');
+    return finish({ conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, error: outcome.error });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? String(error);
+    const consoleText = vm ? await consoleTail(vm.consoleLog, 40) : undefined;
+    request.log.meta(`✘ ${message}`);
+    const cancelled = signal.aborted;
+    return finish({
+      conclusion: cancelled ? 'cancelled' : 'failure',
+      steps: [],
+      outputs: {},
+      error: consoleText && !ssh ? `${message}\nlast console lines:\n${consoleText}` : message,
+      consoleTail: ssh ? undefined : consoleText || undefined,
+    });
+  } finally {
+    // teardown
+    phase('teardown');
+    ssh?.end();
+    await vm?.stop();
+    if (dir) await removeJobDir(dir);
+  }
+}

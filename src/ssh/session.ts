@@ -1,0 +1,129 @@
+/**
+ * `Guest` over an SSH connection. Every command runs through one fixed wrapper: it sources an
+ * environment file we wrote, changes directory, records its pid (for signals) and execs argv.
+ * Only argv (our own paths and the step's shell) crosses the SSH command string, quoted.
+ */
+import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import type { SshClient } from './connect.ts';
+import type { ExecOptions, ExecResult, Guest } from './guest.ts';
+import { envFile, shellJoin, shellQuote } from './shell-quote.ts';
+
+// $1 env file, $2 pid file, $3 directory, rest argv. Constant text: no data is ever spliced in.
+const WRAPPER = `. "$1" && echo $$ > "$2" && cd "$3" && shift 3 && exec "$@"`;
+
+const CANCEL_TERM_AFTER_MS = 7_500;
+const CANCEL_KILL_AFTER_MS = 2_500;
+
+export class SshGuest implements Guest {
+  #runtimeDir: string;
+  #counter = 0;
+
+  constructor(
+    private client: SshClient,
+    readonly user: string,
+    readonly home: string,
+    /** A guest folder for forgevm's own small files (env and pid files). */
+    runtimeDir: string,
+  ) {
+    this.#runtimeDir = runtimeDir;
+  }
+
+  async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    if (argv.length === 0) throw new Error('exec needs a command');
+    const id = `${++this.#counter}-${randomBytes(3).toString('hex')}`;
+    const envPath = `${this.#runtimeDir}/exec-${id}.env`;
+    const pidPath = `${this.#runtimeDir}/exec-${id}.pid`;
+    await this.writeFile(envPath, envFile(options.env ?? {}), 0o600);
+    const command = shellJoin(['sh', '-c', WRAPPER, 'forgevm-exec', envPath, pidPath, options.cwd ?? this.home, ...argv]);
+    const stopCancel = options.signal ? this.#onAbort(options.signal, pidPath) : () => {};
+    try {
+      return await this.#run(command, options);
+    } finally {
+      stopCancel();
+    }
+  }
+
+  async writeFile(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+    const command = `mkdir -p ${shellQuote(dir)} && cat > ${shellQuote(path)} && chmod ${mode.toString(8)} ${shellQuote(path)}`;
+    const result = await this.#run(command, { stdin: content });
+    if (result.code !== 0) throw new Error(`could not write ${path} in the guest (exit ${result.code ?? result.signal})`);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    const errors: Buffer[] = [];
+    const result = await this.#run(`cat ${shellQuote(path)}`, {
+      onStdout: (chunk) => chunks.push(chunk),
+      onStderr: (chunk) => errors.push(chunk),
+    });
+    if (result.code !== 0) throw new Error(`could not read ${path} in the guest: ${Buffer.concat(errors).toString().trim()}`);
+    return Buffer.concat(chunks);
+  }
+
+  async extractTar(tar: Readable, remoteDir: string): Promise<void> {
+    const errors: Buffer[] = [];
+    const result = await this.#run(`mkdir -p ${shellQuote(remoteDir)} && tar -x -f - -C ${shellQuote(remoteDir)}`, {
+      stdin: tar,
+      onStderr: (chunk) => errors.push(chunk),
+    });
+    if (result.code !== 0) {
+      throw new Error(`unpacking the workspace in the guest failed (exit ${result.code ?? result.signal}): ${Buffer.concat(errors).toString().trim().slice(-500)}`);
+    }
+  }
+
+  /** Run one command string on a new channel. */
+  #run(command: string, options: Pick<ExecOptions, 'stdin' | 'onStdout' | 'onStderr'>): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (error, channel) => {
+        if (error) return reject(new Error(`SSH exec failed: ${error.message}`));
+        let code: number | null = null;
+        let signal: string | null = null;
+        channel.on('exit', (exitCode: number | null, exitSignal?: string) => {
+          code = exitCode ?? null;
+          signal = exitSignal ?? null;
+        });
+        channel.on('data', (chunk: Buffer) => options.onStdout?.(chunk));
+        channel.stderr.on('data', (chunk: Buffer) => options.onStderr?.(chunk));
+        channel.on('close', () => {
+          if (code === null && signal === null) signal = 'HUP'; // connection lost: no exit status came back
+          resolve({ code, signal });
+        });
+        const stdin = options.stdin;
+        if (stdin === undefined) channel.end();
+        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) {
+          channel.write(stdin);
+          channel.end();
+        }
+        else {
+          stdin.on('error', (streamError) => channel.destroy(streamError));
+          stdin.pipe(channel);
+        }
+      });
+    });
+  }
+
+  /** GitHub's cancel sequence: SIGINT to the process group, SIGTERM 7.5 s later, SIGKILL 2.5 s after. */
+  #onAbort(signal: AbortSignal, pidPath: string): () => void {
+    const timers: NodeJS.Timeout[] = [];
+    const send = (name: string) =>
+      void this.#run(`kill -${name} -- -$(cat ${shellQuote(pidPath)}) 2>/dev/null || kill -${name} $(cat ${shellQuote(pidPath)}) 2>/dev/null`, {}).catch(() => {});
+    const onAbort = () => {
+      send('INT');
+      timers.push(setTimeout(() => send('TERM'), CANCEL_TERM_AFTER_MS));
+      timers.push(setTimeout(() => send('KILL'), CANCEL_TERM_AFTER_MS + CANCEL_KILL_AFTER_MS));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+      timers.forEach(clearTimeout);
+    };
+  }
+}
+
+/** Helper for callers that have a Buffer or string and want a Readable. */
+export function readableOf(data: Buffer | string): Readable {
+  return Readable.from([typeof data === 'string' ? Buffer.from(data) : data]);
+}
