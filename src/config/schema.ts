@@ -1,0 +1,83 @@
+/**
+ * The configuration's shape, as written in forgevm.yml (camelCase) after environment variables
+ * were merged in. Messages are short predicates ("must be a number"); config.ts prefixes the
+ * setting's name and appends a hint.
+ */
+import { z } from 'zod';
+
+const required = (what: string) => (issue: { input: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`);
+
+const nonEmpty = z.string({ error: required('a string') }).min(1, 'must not be empty');
+/** Type errors say "must be a number"; fractions and values < 1 say `must be <what>`. */
+const positiveInt = (what = 'a whole number ≥ 1') =>
+  z.number({ error: required('a number') }).int(`must be ${what}`).min(1, `must be ${what}`);
+const httpUrl = z
+  .string({ error: required('a URL') })
+  .refine((v) => /^https?:\/\/[^/\s]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
+
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export const githubSchema = z
+  .object({
+    appId: positiveInt('your GitHub App id, a whole number'),
+    privateKey: nonEmpty.refine(
+      (v) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v) && /-----END [A-Z ]*PRIVATE KEY-----/.test(v),
+      'must be a PEM private key (-----BEGIN … PRIVATE KEY-----)',
+    ),
+    /** Only used to read privateKey; kept for messages. */
+    privateKeyPath: z.string().optional(),
+    webhookSecret: nonEmpty,
+    webhookPath: z
+      .string({ error: required('a path') })
+      .regex(/^\/[A-Za-z0-9._~\/-]*$/, 'must be a URL path starting with "/"')
+      .default('/webhooks/github'),
+    apiUrl: httpUrl.default('https://api.github.com'),
+    gheHost: z.string().optional(),
+    gheProtocol: z.enum(['http', 'https'], { error: 'must be http or https' }).optional(),
+  })
+  .strict();
+
+export const forgejoSchema = z
+  .object({
+    url: httpUrl,
+    token: nonEmpty,
+    webhookSecret: nonEmpty,
+  })
+  .strict();
+
+export const fileSchema = z
+  .object({
+    port: z.number({ error: required('a number') }).int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(3000),
+    host: nonEmpty.default('0.0.0.0'),
+    logLevel: z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` }).default('info'),
+    stateDir: nonEmpty.optional(),
+    github: githubSchema.optional(),
+    forgejo: forgejoSchema.optional(),
+    concurrency: z
+      .object({
+        maxJobs: positiveInt().default(2),
+        perLabel: z.record(z.string(), positiveInt()).default({}),
+      })
+      .strict()
+      .default({ maxJobs: 2, perLabel: {} }),
+    workflowDirs: z
+      .array(
+        z
+          .string()
+          .min(1, 'must not be empty')
+          .refine((v) => !v.startsWith('/') && !v.split('/').includes('..'), 'must be a folder inside the repository (relative, no "..")'),
+        { error: required('a list of folders') },
+      )
+      .min(1, 'must list at least one folder')
+      .default(['.forgevm/workflows']),
+    defaultTimeoutMinutes: positiveInt().max(10080, 'must be at most 10080 (one week)').default(360),
+    logCapBytes: positiveInt()
+      .min(1024, 'must be at least 1024')
+      .default(100 * 1024 * 1024),
+    /** Validated separately by the image catalog (src/config/catalog.ts). */
+    images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
+  })
+  .strict();
+
+export type FileConfig = z.input<typeof fileSchema>;
+export type ParsedConfig = z.output<typeof fileSchema>;
