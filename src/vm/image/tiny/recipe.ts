@@ -1,0 +1,97 @@
+/**
+ * What the `tiny` guest image is made of. Everything here, plus every file under ./guest/, goes
+ * into the recipe hash: change any of it and the next build rebuilds the image.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Bump when the builder's own logic changes what it produces. */
+export const TINY_BUILDER_VERSION = 1;
+
+/** Debian's meta package; the versioned kernel package behind it is resolved with apt-cache. */
+export const KERNEL_META_PACKAGE = 'linux-image-amd64';
+
+/** Debian packages unpacked onto the root disk (shared libraries listed explicitly, checked at build). */
+export const ROOTFS_PACKAGES = [
+  'busybox-static',
+  'bash-static',
+  'dropbear-bin',
+  'libtomcrypt1',
+  'libtommath1',
+  'libgmp10',
+  'libcrypt1',
+  'zlib1g',
+  'libc6',
+  'git',
+  'libpcre2-8-0',
+  'tar',
+  'libacl1',
+  'libselinux1',
+] as const;
+
+/** Binaries whose shared libraries (DT_NEEDED, transitively) must all be present on the disk. */
+export const LINKED_BINARIES = [
+  'usr/bin/git',
+  'usr/sbin/dropbear',
+  'usr/bin/dropbearconvert',
+  'usr/bin/dropbearkey',
+  'bin/tar',
+] as const;
+
+/** Modules the initramfs loads to reach the root disk: virtio-blk and ext4 (crc32c is a soft dependency). */
+export const INITRAMFS_MODULES = ['crc32c_generic', 'virtio_pci', 'virtio_blk', 'ext4'] as const;
+
+/** Modules the disk's init loads: network, entropy, the IDE CD-ROM with the seed, the ACPI power button. */
+export const ROOTFS_MODULES = ['virtio_net', 'virtio_rng', 'ata_piix', 'sr_mod', 'isofs', 'button'] as const;
+
+/** Folders removed from the disk: documentation nobody reads in a CI guest. */
+export const PRUNED_PATHS = [
+  'usr/share/doc',
+  'usr/share/man',
+  'usr/share/info',
+  'usr/share/locale',
+  'usr/share/lintian',
+  'usr/share/bug',
+] as const;
+
+/** Virtual size of the root disk; the qcow2 is sparse, so only used blocks cost space. */
+export const DISK_SIZE_MIB = 512;
+
+/** Guest files: ./guest/initramfs becomes the initramfs' files, ./guest/rootfs is laid over the disk. */
+export const GUEST_DIR = fileURLToPath(new URL('./guest/', import.meta.url));
+
+/** Relative paths of all files under `dir`, sorted, with '/' separators. */
+export function listFiles(dir: string): string[] {
+  const entries = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  return entries
+    .filter((entry) => statSync(path.join(dir, entry)).isFile())
+    .map((entry) => entry.split(path.sep).join('/'))
+    .sort();
+}
+
+/**
+ * Hash of the recipe: builder version, package and module lists, and every guest file's path and
+ * contents. `guestDir` exists for tests; the image always uses GUEST_DIR.
+ */
+export function tinyRecipeHash(guestDir: string = GUEST_DIR): string {
+  const hash = createHash('sha256');
+  const recipe = {
+    builder: TINY_BUILDER_VERSION,
+    kernel: KERNEL_META_PACKAGE,
+    packages: ROOTFS_PACKAGES,
+    linked: LINKED_BINARIES,
+    initramfsModules: INITRAMFS_MODULES,
+    rootfsModules: ROOTFS_MODULES,
+    pruned: PRUNED_PATHS,
+    diskMiB: DISK_SIZE_MIB,
+  };
+  hash.update(JSON.stringify(recipe));
+  for (const file of listFiles(guestDir)) {
+    const contents = readFileSync(path.join(guestDir, file));
+    hash.update(`\0${file}\0${contents.length}\0`);
+    hash.update(contents);
+  }
+  return hash.digest('hex');
+}
