@@ -21,7 +21,8 @@ import { consoleTail } from '../vm/console.ts';
 import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
 import { lookupImage } from '../vm/images.ts';
 import { bootVm, type Vm } from '../vm/vm.ts';
-import type { JobConclusion, JobResult, StepResult } from './result.ts';
+import type { JobResult } from './result.ts';
+import type { StepsOutcome } from './steps.ts';
 import { prepareWorkspace, tarStream, type WorkspaceSource } from './workspace.ts';
 
 export interface Engine {
@@ -30,13 +31,6 @@ export interface Engine {
   jobsRoot: string;
   qemu: string;
   accel: AccelVerdict;
-}
-
-export interface StepsOutcome {
-  conclusion: JobConclusion;
-  steps: StepResult[];
-  outputs: Record<string, string>;
-  error?: string;
 }
 
 /** Where things are inside the guest, for the step executor. */

@@ -9,7 +9,7 @@ export type LogListener = (chunk: Buffer, channel: LogChannel) => void;
 
 export class LogCapExceeded extends Error {
   constructor(readonly capBytes: number) {
-    super(`job log reached its cap of ${capBytes} bytes; raise limits.logBytes in the config or make the job print less`);
+    super(`job log reached its cap of ${capBytes} bytes; raise logCapBytes in the config or make the job print less`);
   }
 }
 

@@ -33,7 +33,8 @@ export function qemuArgs(input: QemuArgsInput): string[] {
     '-nodefaults',
     '-no-user-config',
     '-display', 'none',
-    '-drive', `file=${input.overlay},if=virtio,format=qcow2,discard=unmap`,
+    // On a full host disk, report I/O errors to the guest (the step fails) instead of pausing the VM forever.
+    '-drive', `file=${input.overlay},if=virtio,format=qcow2,discard=unmap,werror=report,rerror=report`,
     '-drive', `file=${input.seedIso},media=cdrom,if=ide,readonly=on`,
     // Port 0: the OS picks a free port, read back over QMP. 127.0.0.1, never all interfaces.
     '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:0-:22${input.restrictNetwork ? ',restrict=on' : ''}`,

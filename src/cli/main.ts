@@ -1,0 +1,127 @@
+/**
+ * The `forgevm` command. Each subcommand loads only the modules it needs.
+ */
+import { Command, Option } from 'commander';
+import { cliConfig, cliEngine, reportFatal, type GlobalOptions } from './context.ts';
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const err = (s: string) => process.stderr.write(`${s}\n`);
+
+const program = new Command('forgevm')
+  .description('Run GitHub Actions-style CI jobs in throwaway QEMU VMs, locally or as a forge app')
+  .option('-c, --config <file>', 'configuration file (default: $FORGEVM_CONFIG or ./forgevm.yml)')
+  .showHelpAfterError();
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Run an action, turning failures into one clear line and the exit code. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    try {
+      process.exitCode = await fn(...args);
+    } catch (error) {
+      reportFatal(error);
+    }
+  };
+}
+
+program
+  .command('run')
+  .description('run the workflows of the git repository here, each job in a fresh VM')
+  .option('-w, --workflow <file>', 'only this workflow file')
+  .option('-j, --job <id>', 'only this job (and the matrix instances of it)')
+  .option('-i, --image <label>', 'run every job on this image, whatever its runs-on says')
+  .option('-e, --event <name>', 'act as this event (push, pull_request, workflow_dispatch) and honour the triggers')
+  .option('--event-file <file>', 'JSON payload for github.event')
+  .option('--input <name=value>', 'workflow_dispatch input (repeatable)', collect, [])
+  .option('-p, --max-parallel <n>', 'jobs to run at once', (v) => Number.parseInt(v, 10))
+  .action(
+    action(async (options: { workflow?: string; job?: string; image?: string; event?: string; eventFile?: string; input: string[]; maxParallel?: number }) => {
+      const { runCommand } = await import('./run.ts');
+      const config = cliConfig(globals());
+      const engine = await cliEngine(config);
+      return runCommand(config, engine, options, out);
+    }),
+  );
+
+program
+  .command('plan')
+  .description('show which workflows and jobs an event would run, and why (or why not)')
+  .addOption(new Option('--event <name>', 'event').choices(['push', 'pull_request', 'workflow_dispatch']).default('push'))
+  .option('--ref <ref>', 'branch or tag (default: the current branch)')
+  .option('--base <branch>', 'pull_request base branch, or push "before" commit')
+  .option('--sha <sha>', 'commit (default: HEAD)')
+  .option('--json', 'machine-readable output')
+  .action(
+    action(async (options: { event: string; ref?: string; base?: string; sha?: string; json?: boolean }) => {
+      const { planCommand } = await import('../workflow/commands.ts');
+      const config = cliConfig(globals());
+      return planCommand({ repoDir: process.cwd(), folders: config.workflowDirs, ...options }, out);
+    }),
+  );
+
+program
+  .command('validate [files...]')
+  .description('check workflow files; prints file:line:column: problem and exits non-zero on any')
+  .action(
+    action(async (files: string[]) => {
+      const { validateCommand } = await import('../workflow/commands.ts');
+      const config = cliConfig(globals());
+      return validateCommand({ repoDir: process.cwd(), files, folders: config.workflowDirs }, out);
+    }),
+  );
+
+const image = program.command('image').description('manage VM images');
+image
+  .command('list')
+  .description('show the image catalog and what is present')
+  .action(
+    action(async () => {
+      const { imageList } = await import('./image.ts');
+      return imageList(cliConfig(globals()), out);
+    }),
+  );
+image
+  .command('pull <label>')
+  .description('download an image and verify its checksum')
+  .option('-f, --force', 'download again even if present')
+  .action(
+    action(async (label: string, options: { force?: boolean }) => {
+      const { imagePull } = await import('./image.ts');
+      return imagePull(cliConfig(globals()), label, !!options.force, err);
+    }),
+  );
+image
+  .command('build <label>')
+  .description('build a built-in image (tiny) from Debian packages')
+  .option('-f, --force', 'rebuild even if the recipe did not change')
+  .action(
+    action(async (label: string, options: { force?: boolean }) => {
+      const { imageBuild } = await import('./image.ts');
+      return imageBuild(cliConfig(globals()), label, !!options.force, err);
+    }),
+  );
+
+program
+  .command('doctor')
+  .description('check that this host can run jobs, and say how to fix what is missing')
+  .option('--recheck', 'probe KVM again instead of using the cached verdict')
+  .action(
+    action(async (options: { recheck?: boolean }) => {
+      const { doctor } = await import('./doctor.ts');
+      return doctor(cliConfig(globals()), options, out);
+    }),
+  );
+
+program
+  .command('serve')
+  .description('receive webhooks from GitHub and Forgejo/Gitea and run their jobs')
+  .action(
+    action(async () => {
+      const { serveCommand } = await import('../forge/serve.ts');
+      return serveCommand(cliConfig(globals()));
+    }),
+  );
+
+await program.parseAsync(process.argv);

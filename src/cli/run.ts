@@ -1,0 +1,224 @@
+/**
+ * `forgevm run`: run a repository's workflows locally, each job in its own fresh VM, with the
+ * same engine the forge app uses. Output streams live; a summary table ends the run.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, join, relative, resolve } from 'node:path';
+import { execa } from 'execa';
+import type { Config } from '../config/config.ts';
+import { JobLog } from '../log/job-log.ts';
+import type { JobResult } from '../job/result.ts';
+import { runJob, type Engine } from '../job/run-job.ts';
+import { runSteps } from '../job/steps.ts';
+import { formatDuration } from '../job/duration.ts';
+import { stateDir } from '../vm/state-dir.ts';
+import { runJobGraph } from '../workflow/graph.ts';
+import type { GithubContext, PlannedJob, Workflow } from '../workflow/model.ts';
+import { parseWorkflow } from '../workflow/parse.ts';
+import { planWorkflows, type PlanEvent } from '../workflow/planner.ts';
+import { LiveOutput } from './live-output.ts';
+import { table } from './table.ts';
+
+export interface RunOptions {
+  workflow?: string;
+  job?: string;
+  image?: string;
+  event?: string;
+  eventFile?: string;
+  input: string[];
+  maxParallel?: number;
+}
+
+export async function runCommand(config: Config, engine: Engine, options: RunOptions, out: (s: string) => void): Promise<number> {
+  const repo = await localRepository(process.cwd());
+  const workflows = await loadLocalWorkflows(repo.dir, config.workflowDirs, options.workflow);
+  const event = await localEvent(repo, options);
+  const github = githubContext(repo, event);
+  const plan = planWorkflows(event, workflows, undefined, github)
+    .flatMap((planned) => {
+      // Without --event, run what was asked for whatever `on:` says; with --event, honour triggers.
+      if (planned.skipped && options.event) {
+        out(`skipped workflow ${planned.workflow.name}: ${planned.skipped}`);
+        return [];
+      }
+      return planned.jobs;
+    })
+    .filter((job) => !options.job || job.instance.job.id === options.job);
+  if (options.job && plan.length === 0) throw new Error(`no job "${options.job}" in the selected workflows: check the id under jobs:`);
+  if (plan.length === 0) throw new Error('nothing to run: no workflow matched (see "forgevm plan" for why)');
+  if (options.image) for (const job of plan) job.instance.runsOn = options.image;
+  if (repo.dirty) out(`note: uncommitted changes are not in the VM; the job runs commit ${repo.sha.slice(0, 12)}`);
+
+  const logsDir = stateDir(config.stateDir).logs;
+  const live = new LiveOutput(out, plan.filter((p) => p.decision.runs).length > 1);
+  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const results = await runJobGraph(
+    plan,
+    async (job, needs, signal) => {
+      const id = `${runId}-${randomBytes(3).toString('hex')}`;
+      const log = new JobLog(join(logsDir, `${id}.log`), config.logCapBytes);
+      const detach = live.attach(job.instance.key, log);
+      try {
+        log.meta(`── ${job.instance.key} on ${job.instance.runsOn}`);
+        return await runJob(engine, {
+          id,
+          label: job.instance.runsOn,
+          workspace: { repoDir: repo.dir, sha: repo.sha, branch: repo.branch },
+          repoName: basename(repo.dir),
+          log,
+          signal,
+          runSteps: (guest, jobLog, layout, stepSignal) =>
+            runSteps(
+              guest,
+              jobLog,
+              {
+                instance: job.instance,
+                github,
+                needs,
+                inputs: event.inputs ?? {},
+                vars: {},
+                workspace: layout.workspace,
+                tempDir: layout.tempDir,
+                defaultTimeoutMinutes: config.defaultTimeoutMinutes,
+              },
+              stepSignal,
+            ),
+        });
+      } finally {
+        detach();
+        log.close();
+      }
+    },
+    { maxParallel: options.maxParallel ?? config.concurrency.maxJobs },
+  );
+  out('');
+  out(summaryTable(plan, results));
+  const failed = plan.some((job) => {
+    const result = results.get(job.instance.key);
+    return result && (result.conclusion === 'failure' || result.conclusion === 'timed_out' || result.conclusion === 'cancelled') && !continuesOnError(job);
+  });
+  return failed ? 1 : 0;
+}
+
+function continuesOnError(job: PlannedJob): boolean {
+  return job.instance.job.continueOnError === true;
+}
+
+export function summaryTable(plan: PlannedJob[], results: Map<string, JobResult>): string {
+  const rows = plan.map((job) => {
+    const result = results.get(job.instance.key);
+    if (!result) return [job.instance.key, 'not run', '', ''];
+    const failedStep = result.steps.find((step) => step.outcome === 'failure');
+    const detail = result.error
+      ? result.error.split('\n')[0]!
+      : failedStep
+        ? `step "${failedStep.name}" failed${failedStep.exitCode !== null ? ` (exit ${failedStep.exitCode})` : ''}`
+        : job.decision.runs
+          ? ''
+          : job.decision.reason;
+    return [job.instance.key, result.conclusion, result.conclusion === 'skipped' ? '' : formatDuration(result.durationMs), detail];
+  });
+  return table(['JOB', 'RESULT', 'TIME', 'DETAIL'], rows);
+}
+
+interface LocalRepo {
+  dir: string;
+  sha: string;
+  branch?: string;
+  dirty: boolean;
+}
+
+async function localRepository(cwd: string): Promise<LocalRepo> {
+  const top = await execa('git', ['rev-parse', '--show-toplevel'], { cwd, reject: false });
+  if (top.exitCode !== 0) throw new Error('not inside a git repository: run forgevm run from a clone of the project to build');
+  const dir = top.stdout.trim();
+  const head = await execa('git', ['rev-parse', '--verify', 'HEAD'], { cwd: dir, reject: false });
+  if (head.exitCode !== 0) throw new Error('the repository has no commits yet: commit something first');
+  const branch = await execa('git', ['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd: dir, reject: false });
+  const status = await execa('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir });
+  return { dir, sha: head.stdout.trim(), branch: branch.exitCode === 0 ? branch.stdout.trim() : undefined, dirty: status.stdout.trim() !== '' };
+}
+
+/** Workflows from the working tree (so an edited workflow can be tried before committing it). */
+async function loadLocalWorkflows(repoDir: string, folders: string[], only?: string): Promise<Workflow[]> {
+  const files: string[] = [];
+  if (only) {
+    files.push(relative(repoDir, resolve(only)));
+  } else {
+    for (const folder of folders) {
+      const listed = await execa('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', folder], { cwd: repoDir });
+      files.push(...listed.stdout.split('\n').filter((f) => /\.ya?ml$/.test(f) && !f.slice(folder.length + 1).includes('/')));
+    }
+    if (files.length === 0) throw new Error(`no workflow files in ${folders.join(', ')}: add one (see workflows/ in forgevm's repository for examples) or pass --workflow FILE`);
+  }
+  const workflows: Workflow[] = [];
+  const problems: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(join(repoDir, file), 'utf8');
+    } catch {
+      throw new Error(`cannot read workflow ${file}: check the path`);
+    }
+    const parsed = parseWorkflow(file, text);
+    problems.push(...parsed.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`));
+    if (parsed.workflow && parsed.problems.length === 0) workflows.push(parsed.workflow);
+  }
+  if (problems.length > 0) throw new Error(`invalid workflow:\n${problems.join('\n')}`);
+  return workflows;
+}
+
+async function localEvent(repo: LocalRepo, options: RunOptions): Promise<PlanEvent> {
+  const name = options.event ?? 'push';
+  let payload: Record<string, unknown> = {};
+  if (options.eventFile) {
+    try {
+      payload = JSON.parse(await readFile(options.eventFile, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new Error(`cannot read --event-file ${options.eventFile}: ${(error as Error).message}`);
+    }
+  }
+  const inputs: Record<string, string> = {};
+  for (const pair of options.input) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--input "${pair}" must be NAME=VALUE`);
+    inputs[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const ref = repo.branch ? `refs/heads/${repo.branch}` : repo.sha;
+  const pr = payload.pull_request as { head?: { ref?: string }; base?: { ref?: string } } | undefined;
+  return {
+    name,
+    action: typeof payload.action === 'string' ? payload.action : name === 'pull_request' ? 'opened' : undefined,
+    ref: name === 'pull_request' && pr?.head?.ref ? `refs/heads/${pr.head.ref}` : ref,
+    baseRef: pr?.base?.ref,
+    sha: repo.sha,
+    headCommitMessage: (await execa('git', ['log', '-1', '--format=%B', repo.sha], { cwd: repo.dir })).stdout,
+    payload: { ...payload, ...(name === 'workflow_dispatch' ? { inputs } : {}) },
+    inputs,
+  };
+}
+
+function githubContext(repo: LocalRepo, event: PlanEvent): GithubContext {
+  const name = basename(repo.dir);
+  const refName = event.ref.replace(/^refs\/(heads|tags)\//, '');
+  return {
+    event_name: event.name,
+    event: event.payload,
+    sha: repo.sha,
+    ref: event.ref,
+    ref_name: refName,
+    ref_type: event.ref.startsWith('refs/tags/') ? 'tag' : event.ref.startsWith('refs/heads/') ? 'branch' : '',
+    head_ref: event.name === 'pull_request' ? refName : '',
+    base_ref: event.baseRef ?? '',
+    repository: `local/${name}`,
+    repository_owner: 'local',
+    run_id: String(Date.now()),
+    run_number: '1',
+    run_attempt: '1',
+    actor: process.env.USER ?? 'local',
+    workflow: '',
+    server_url: 'https://github.com',
+    api_url: 'https://api.github.com',
+  };
+}
