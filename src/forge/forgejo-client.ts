@@ -1,0 +1,113 @@
+/**
+ * The few Forgejo/Gitea API calls forgevm needs (API v1, `Authorization: token …`): commit
+ * statuses, repository contents, PR files. Retries 5xx and network errors a few times; every
+ * failure is logged as one line.
+ */
+import type { ForgeLogger } from './github-client.ts';
+import { silentLogger } from './github-client.ts';
+
+export type CommitState = 'pending' | 'success' | 'error' | 'failure' | 'warning';
+
+export interface ForgejoClientOptions {
+  /** `<instance>/api/v1`. */
+  apiUrl: string;
+  token: string;
+  log?: ForgeLogger;
+  retries?: number;
+  /** Base wait between retries (ms); doubles each time. */
+  retryDelayMs?: number;
+}
+
+export class ForgejoApiError extends Error {
+  constructor(readonly status: number, readonly request: string, message: string) {
+    super(`Forgejo API ${request} failed with ${status}: ${message}`);
+  }
+}
+
+export interface ForgejoContentEntry {
+  type: 'file' | 'dir' | 'symlink' | 'submodule';
+  name: string;
+  path: string;
+  content?: string | null;
+  encoding?: string | null;
+}
+
+export class ForgejoClient {
+  readonly apiUrl: string;
+  #log: ForgeLogger;
+
+  constructor(private readonly options: ForgejoClientOptions) {
+    this.apiUrl = options.apiUrl.replace(/\/+$/, '');
+    this.#log = options.log ?? silentLogger;
+  }
+
+  get token(): string {
+    return this.options.token;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, allow404 = false): Promise<T | undefined> {
+    const retries = this.options.retries ?? 3;
+    const label = `${method} ${path.split('?')[0]}`;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await fetch(`${this.apiUrl}${path}`, {
+          method,
+          headers: {
+            authorization: `token ${this.options.token}`,
+            accept: 'application/json',
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (error) {
+        if (attempt < retries) {
+          await this.#wait(attempt);
+          continue;
+        }
+        this.#log.warn(`Forgejo API ${label} failed: ${(error as Error).message}`);
+        throw new ForgejoApiError(0, label, (error as Error).message);
+      }
+      if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T;
+      if (response.status === 404 && allow404) return undefined;
+      const text = (await response.text()).slice(0, 300).replace(/\s+/g, ' ');
+      if (response.status >= 500 && attempt < retries) {
+        await this.#wait(attempt);
+        continue;
+      }
+      this.#log.warn(`Forgejo API ${label} failed with ${response.status}: ${text}`);
+      throw new ForgejoApiError(response.status, label, text);
+    }
+  }
+
+  #wait(attempt: number): Promise<void> {
+    const base = this.options.retryDelayMs ?? 1_000;
+    return new Promise((resolve) => setTimeout(resolve, base * 2 ** attempt));
+  }
+
+  async createStatus(repo: string, sha: string, status: { state: CommitState; context: string; description: string; target_url?: string }): Promise<void> {
+    await this.request('POST', `/repos/${repoPath(repo)}/statuses/${encodeURIComponent(sha)}`, status);
+  }
+
+  /** A file's content or a folder's entries at `ref`; undefined when the path does not exist. */
+  async contents(repo: string, path: string, ref: string): Promise<ForgejoContentEntry | ForgejoContentEntry[] | undefined> {
+    const encodedPath = path.split('/').map(encodeURIComponent).join('/');
+    return this.request('GET', `/repos/${repoPath(repo)}/contents/${encodedPath}?ref=${encodeURIComponent(ref)}`, undefined, true);
+  }
+
+  async pullFiles(repo: string, number: number): Promise<string[]> {
+    const files: string[] = [];
+    for (let page = 1; page < 100; page++) {
+      const batch = (await this.request<{ filename: string }[]>('GET', `/repos/${repoPath(repo)}/pulls/${number}/files?limit=50&page=${page}`)) ?? [];
+      files.push(...batch.map((f) => f.filename));
+      if (batch.length < 50) break;
+    }
+    return files;
+  }
+}
+
+function repoPath(repo: string): string {
+  const [owner, name] = repo.split('/');
+  if (!owner || !name) throw new Error(`"${repo}" is not an owner/name repository`);
+  return `${encodeURIComponent(owner)}/${encodeURIComponent(name)}`;
+}

@@ -1,0 +1,146 @@
+/**
+ * GitHub API access as a GitHub App: one Octokit per installation, each with its own throttling
+ * lane (`throttle.id`), 5xx retries, and installation tokens that are renewed before they expire
+ * (a job can outlive the one-hour token).
+ */
+import { createAppAuth } from '@octokit/auth-app';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import { Octokit } from '@octokit/rest';
+
+export type GithubOctokit = InstanceType<typeof ThrottledOctokit>;
+
+const ThrottledOctokit = Octokit.plugin(throttling, retry);
+
+/** Anything with pino's string-message methods. */
+export interface ForgeLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  debug?(message: string): void;
+}
+
+export const silentLogger: ForgeLogger = { info() {}, warn() {}, error() {} };
+
+export interface GithubClientOptions {
+  appId: string | number;
+  /** PEM (PKCS#1 or PKCS#8). */
+  privateKey: string;
+  /** REST base URL; `https://api.github.com` or a GHE `https://HOST/api/v3`. */
+  apiUrl?: string;
+  log?: ForgeLogger;
+  /** How many times a rate-limited request is retried after waiting (default 3). */
+  rateLimitRetries?: number;
+  /** Tests: turn the throttling lanes off, or shrink the retry waits (ms per second of retry-after). */
+  throttle?: { enabled?: boolean; retryAfterBaseValue?: number };
+  retry?: { retries?: number; retryAfterBaseValue?: number };
+  /** Renew a cached installation token when less than this is left (default 10 minutes). */
+  tokenRenewMarginMs?: number;
+}
+
+/**
+ * auth-app caches tokens for a fixed 59 minutes. This cache reads the token's own `expires_at`
+ * (stored third in auth-app's `|`-separated value) and drops it while there is still margin, so
+ * a token handed to `git fetch` or a long job never dies mid-use.
+ */
+export class ExpiryAwareTokenCache {
+  #entries = new Map<string, string>();
+  constructor(private readonly marginMs: number) {}
+
+  get(key: string): string {
+    const value = this.#entries.get(key);
+    if (value === undefined) return undefined as unknown as string;
+    const expiresAt = Date.parse(value.split('|')[2] ?? '');
+    if (!Number.isFinite(expiresAt) || expiresAt - Date.now() < this.marginMs) {
+      this.#entries.delete(key);
+      return undefined as unknown as string;
+    }
+    return value;
+  }
+
+  set(key: string, value: string): void {
+    this.#entries.set(key, value);
+  }
+}
+
+function describeError(error: unknown): string {
+  const e = error as { status?: number; message?: string; response?: { headers?: Record<string, string> } };
+  const requestId = e.response?.headers?.['x-github-request-id'];
+  const message = (e.message ?? String(error)).split('\n')[0];
+  return `${e.status ?? 'network error'}: ${message}${requestId ? ` (request id ${requestId})` : ''}`;
+}
+
+export class GithubClients {
+  readonly apiUrl: string;
+  readonly appId: string;
+  #byInstallation = new Map<number, GithubOctokit>();
+  #cache: ExpiryAwareTokenCache;
+  #log: ForgeLogger;
+  #app?: GithubOctokit;
+
+  constructor(private readonly options: GithubClientOptions) {
+    this.apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+    this.appId = String(options.appId);
+    this.#log = options.log ?? silentLogger;
+    this.#cache = new ExpiryAwareTokenCache(options.tokenRenewMarginMs ?? 10 * 60_000);
+  }
+
+  /** The Octokit for one installation (created once, then reused). */
+  forInstallation(installationId: number): GithubOctokit {
+    let octokit = this.#byInstallation.get(installationId);
+    if (!octokit) {
+      octokit = this.#build(`installation-${installationId}`, installationId);
+      this.#byInstallation.set(installationId, octokit);
+    }
+    return octokit;
+  }
+
+  /** Authenticated as the app itself (JWT), for app-level endpoints. */
+  asApp(): GithubOctokit {
+    this.#app ??= this.#build('app', undefined);
+    return this.#app;
+  }
+
+  /** A currently valid installation token (renewed ahead of expiry), e.g. for `git fetch`. */
+  async installationToken(installationId: number): Promise<string> {
+    const auth = (await this.forInstallation(installationId).auth({ type: 'installation' })) as { token: string };
+    return auth.token;
+  }
+
+  #build(lane: string, installationId: number | undefined): GithubOctokit {
+    const log = this.#log;
+    const retries = this.options.rateLimitRetries ?? 3;
+    const auth: Record<string, unknown> = {
+      appId: this.options.appId,
+      privateKey: this.options.privateKey,
+      cache: this.#cache,
+      log: { warn: (m: string) => log.warn(m) },
+    };
+    if (installationId !== undefined) auth.installationId = installationId;
+    const octokit = new ThrottledOctokit({
+      baseUrl: this.apiUrl,
+      userAgent: 'forgevm',
+      authStrategy: createAppAuth,
+      auth,
+      log: { debug: () => {}, info: () => {}, warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) },
+      retry: { ...this.options.retry },
+      throttle: {
+        id: lane,
+        ...this.options.throttle,
+        onRateLimit: (retryAfter: number, opts: { method: string; url: string }, _o: unknown, retryCount: number) => {
+          log.warn(`GitHub rate limit hit on ${opts.method} ${opts.url} (${lane}); ${retryCount < retries ? `retrying in ${retryAfter}s` : 'giving up'}`);
+          return retryCount < retries;
+        },
+        onSecondaryRateLimit: (retryAfter: number, opts: { method: string; url: string }, _o: unknown, retryCount: number) => {
+          log.warn(`GitHub secondary rate limit hit on ${opts.method} ${opts.url} (${lane}); ${retryCount < retries ? `retrying in ${retryAfter}s` : 'giving up'}`);
+          return retryCount < retries;
+        },
+      },
+    });
+    octokit.hook.error('request', (error, options) => {
+      log.warn(`GitHub API ${options.method} ${options.url} failed (${lane}): ${describeError(error)}`);
+      throw error;
+    });
+    return octokit;
+  }
+}
