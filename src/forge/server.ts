@@ -1,0 +1,225 @@
+/**
+ * The webhook receiver. Each request is checked in a fixed order — size, content type,
+ * signature, JSON — then normalised and stored before we answer. No forge API calls and no VM
+ * work happen here: the worker picks stored deliveries up (woken by `onDelivery`, or polling).
+ */
+import { Hono, type Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Store } from '../store/store.ts';
+import { logDelivery, silentLogger, type Logger } from '../log/logger.ts';
+import { MAX_WEBHOOK_BYTES, readCappedBody } from './body.ts';
+import { GithubSignatureVerifier, verifyForgejoSignature } from './signature.ts';
+import { normalizeForgejo, normalizeGithub, type Normalized } from './normalize.ts';
+import type { Forge, ForgeEvent } from './event-types.ts';
+
+export interface AppDeps {
+  store: Store;
+  /** GitHub App settings; null/absent = GitHub deliveries are refused (404). */
+  github?: { appId: number; webhookSecret: string; webhookPath?: string } | null;
+  /** Forgejo/Gitea webhook secret; null/absent = Forgejo deliveries are refused (404). */
+  forgejo?: { webhookSecret: string } | null;
+  logger?: Logger;
+  /** Default 25 MiB. */
+  maxBodyBytes?: number;
+  /** Called after a delivery was stored, to wake the worker without waiting for its poll. */
+  onDelivery?: () => void;
+}
+
+export const FORGEJO_WEBHOOK_PATH = '/webhooks/forgejo';
+export const DEFAULT_GITHUB_WEBHOOK_PATH = '/webhooks/github';
+
+/** A header from a list of alternatives (Forgejo first, then Gitea). */
+function header(c: Context, ...names: string[]): string | undefined {
+  for (const name of names) {
+    const value = c.req.header(name);
+    if (value !== undefined && value !== '') return value;
+  }
+  return undefined;
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  return (value ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+interface ForgeRequest {
+  forge: Forge;
+  event: string | undefined;
+  delivery: string | undefined;
+  signatureOk: (body: Buffer) => Promise<boolean> | boolean;
+  normalize: (event: string, payload: unknown) => Normalized;
+  /** Header names, for messages. */
+  eventHeader: string;
+  deliveryHeader: string;
+}
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const log = deps.logger ?? silentLogger();
+  const maxBytes = deps.maxBodyBytes ?? MAX_WEBHOOK_BYTES;
+  const github = deps.github ? { ...deps.github, verifier: new GithubSignatureVerifier(deps.github.webhookSecret) } : null;
+
+  const reject = (c: Context, forge: Forge, status: ContentfulStatusCode, error: string, extra: Record<string, string> = {}) => {
+    logDelivery(log, { forge, delivery: extra.delivery ?? '-', event: extra.event ?? '-', outcome: 'rejected', status, reason: error });
+    return c.json({ error }, status);
+  };
+
+  async function receive(c: Context, req: ForgeRequest): Promise<Response> {
+    const started = performance.now();
+    const { forge } = req;
+
+    // 1. Size, while reading.
+    const body = await readCappedBody(c.req.raw, maxBytes);
+    if (!body.ok) {
+      // Do not keep a connection whose unread remainder could be huge.
+      c.header('Connection', 'close');
+      return reject(c, forge, 413, `payload larger than ${maxBytes} bytes; webhook payloads are at most 25 MB`);
+    }
+
+    // 2. Content type.
+    const contentType = c.req.header('content-type');
+    if (!isJsonContentType(contentType)) {
+      const form = (contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+      return reject(
+        c,
+        forge,
+        415,
+        form
+          ? 'form-encoded webhooks are not supported; set the webhook content type to application/json in the webhook settings'
+          : `content type must be application/json, got ${JSON.stringify(contentType ?? '(none)')}`,
+      );
+    }
+
+    // 3. Signature.
+    if (!(await req.signatureOk(body.body))) {
+      return reject(c, forge, 401, 'missing or invalid signature; check that the webhook secret matches forgevm\'s configuration');
+    }
+    if (!req.event) return reject(c, forge, 400, `missing ${req.eventHeader} header`);
+    if (!req.delivery || req.delivery.length > 200) return reject(c, forge, 400, `missing or invalid ${req.deliveryHeader} header`, { event: req.event });
+    const meta = { delivery: req.delivery, event: req.event };
+
+    // 4. JSON.
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body.body.toString('utf8'));
+    } catch (error) {
+      return reject(c, forge, 400, `body is not valid JSON: ${(error as Error).message}`, meta);
+    }
+
+    // 5. What it means to us.
+    const normalized = req.normalize(req.event, payload);
+    if (normalized.kind === 'invalid') return reject(c, forge, 400, normalized.message, meta);
+    if (normalized.kind === 'ignored') {
+      logDelivery(log, { forge, ...meta, outcome: 'ignored', status: 202, reason: normalized.reason, ms: performance.now() - started });
+      return c.json({ ignored: normalized.reason }, 202);
+    }
+
+    // 6. Store, then answer.
+    const event = normalized.event;
+    const isInstallation = event.kind === 'installation' || event.kind === 'installation_repositories';
+    if (isInstallation && (await deps.store.getDelivery(req.delivery))) {
+      return duplicate(c, forge, meta, normalized.action, started);
+    }
+    // Installation changes are local bookkeeping, applied now (idempotent, so applying before
+    // recording the delivery is safe if we crash in between).
+    if (isInstallation) await applyInstallationChange(deps.store, event);
+    const { inserted } = await deps.store.insertDelivery({
+      id: req.delivery,
+      forge,
+      event: req.event,
+      action: normalized.action,
+      dedupeKey: normalized.dedupeKey,
+      normalized: event,
+      payload: body.body.toString('utf8'),
+      status: isInstallation ? 'done' : 'pending',
+    });
+    if (!inserted) return duplicate(c, forge, meta, normalized.action, started);
+    logDelivery(log, {
+      forge,
+      ...meta,
+      action: normalized.action,
+      repo: 'repo' in event ? event.repo.fullName : undefined,
+      outcome: 'stored',
+      status: 202,
+      ms: performance.now() - started,
+    });
+    if (!isInstallation) deps.onDelivery?.();
+    return c.json({ delivery: req.delivery }, 202);
+  }
+
+  function duplicate(c: Context, forge: Forge, meta: { delivery: string; event: string }, action: string | null, started: number): Response {
+    logDelivery(log, { forge, ...meta, action, outcome: 'duplicate', status: 200, ms: performance.now() - started });
+    return c.json({ duplicate: true, delivery: meta.delivery }, 200);
+  }
+
+  app.post(deps.github?.webhookPath ?? DEFAULT_GITHUB_WEBHOOK_PATH, async (c) => {
+    if (!github) return reject(c, 'github', 404, 'GitHub webhooks are not configured; set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET');
+    return receive(c, {
+      forge: 'github',
+      event: header(c, 'x-github-event'),
+      delivery: header(c, 'x-github-delivery'),
+      eventHeader: 'X-GitHub-Event',
+      deliveryHeader: 'X-GitHub-Delivery',
+      signatureOk: (body) => github.verifier.verify(body, header(c, 'x-hub-signature-256')),
+      normalize: (event, payload) => normalizeGithub(event, payload, github.appId),
+    });
+  });
+
+  app.post(FORGEJO_WEBHOOK_PATH, async (c) => {
+    const secret = deps.forgejo?.webhookSecret;
+    if (!secret) return reject(c, 'forgejo', 404, 'Forgejo webhooks are not configured; set FORGEJO_URL, FORGEJO_TOKEN and FORGEJO_WEBHOOK_SECRET');
+    return receive(c, {
+      forge: 'forgejo',
+      event: header(c, 'x-forgejo-event', 'x-gitea-event'),
+      delivery: header(c, 'x-forgejo-delivery', 'x-gitea-delivery'),
+      eventHeader: 'X-Forgejo-Event',
+      deliveryHeader: 'X-Forgejo-Delivery',
+      signatureOk: (body) => verifyForgejoSignature(secret, body, header(c, 'x-forgejo-signature', 'x-gitea-signature')),
+      normalize: normalizeForgejo,
+    });
+  });
+
+  app.get('/healthz', async (c) => {
+    const store = await deps.store.ping().catch(() => false);
+    return c.json({ ok: store, store }, store ? 200 : 503);
+  });
+
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    // Storage failures land here: answer 500 so the forge records a failed delivery (it can be redelivered).
+    log.error({ err: error, path: c.req.path }, `webhook handling failed: ${error.message}`);
+    return c.json({ error: 'internal error while storing the delivery; it can be redelivered' }, 500);
+  });
+  return app;
+}
+
+async function applyInstallationChange(store: Store, event: ForgeEvent): Promise<void> {
+  if (event.kind === 'installation') {
+    switch (event.action) {
+      case 'created':
+      case 'new_permissions_accepted':
+        if (event.action === 'created' || !(await store.getInstallation(event.installationId))) {
+          await store.upsertInstallation({ id: event.installationId, account: event.account, repos: event.repos });
+        }
+        return;
+      case 'deleted':
+        await store.deleteInstallation(event.installationId);
+        return;
+      case 'suspend':
+      case 'unsuspend':
+        if (!(await store.getInstallation(event.installationId))) {
+          await store.upsertInstallation({ id: event.installationId, account: event.account, repos: event.repos });
+        }
+        await store.setInstallationSuspended(event.installationId, event.action === 'suspend');
+        return;
+      default:
+        return;
+    }
+  }
+  if (event.kind === 'installation_repositories') {
+    await store.updateInstallationRepos(event.installationId, event.account, {
+      added: event.added,
+      removed: event.removed,
+      selection: event.selection,
+    });
+  }
+}
