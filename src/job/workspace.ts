@@ -3,6 +3,7 @@
  * the guest, and no remote (so no credentials or URLs) in it. Built on the host in the job
  * folder while the VM boots, then streamed in as a tar.
  */
+import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
@@ -38,8 +39,18 @@ export async function prepareWorkspace(source: WorkspaceSource, into: string): P
   }
 }
 
-/** The workspace folder as a tar stream (its contents at the archive root). */
-export function tarStream(dir: string): { stream: Readable; done: Promise<unknown> } {
-  const child = execa('tar', ['-c', '-f', '-', '-C', dir, '.'], { stdout: 'pipe', buffer: false, stdin: 'ignore' });
-  return { stream: child.stdout!, done: child };
+/**
+ * The workspace folder as a tar stream (its contents at the archive root). Plain spawn, not
+ * execa: execa drops unread output once the process exits, and the reader here starts late
+ * (when the SSH channel opens).
+ */
+export function tarStream(dir: string): { stream: Readable; done: Promise<void> } {
+  const child = spawn('tar', ['-c', '-f', '-', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()).slice(-2000));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`packing the workspace failed: ${stderr.trim() || `tar exit ${code}`}`))));
+  });
+  return { stream: child.stdout, done };
 }

@@ -60,16 +60,21 @@ function attempt(options: ConnectOptions, expected: Buffer, onMismatch: () => vo
   return new Promise((resolve, reject) => {
     const client = new Client();
     const remaining = Math.max(1000, options.deadline - Date.now());
+    let settled = false;
+    const fail = (error: Error) => {
+      client.destroy();
+      if (settled) return;
+      settled = true;
+      reject(error);
+    };
+    // ssh2 may emit several errors for one failed handshake: keep a listener for all of them.
+    client.on('error', fail);
+    client.on('close', () => fail(new Error('connection closed during handshake')));
     client.once('ready', () => {
-      client.removeAllListeners('error');
-      client.on('error', () => {}); // later errors surface through channels
+      settled = true;
+      client.removeAllListeners('close');
       resolve(client);
     });
-    client.once('error', (error) => {
-      client.destroy();
-      reject(error);
-    });
-    client.once('close', () => reject(new Error('connection closed during handshake')));
     client.connect({
       host: options.host ?? '127.0.0.1',
       port: options.port,
