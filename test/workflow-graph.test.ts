@@ -92,7 +92,11 @@ describe('job if and status functions', () => {
         { id: 'after_test', needs: ['test'] },
         { id: 'notify', needs: ['test'], if: 'failure()' }, // failure() sees the failed grandparent
         { id: 'cleanup', needs: ['build'], if: 'always()' },
+        // No status function means success() && (…), and success() looks up the whole needs chain,
+        // so the failed build skips this one although cleanup succeeded (actions/runner#2205).
         { id: 'only_ok', needs: ['cleanup'], if: "needs.cleanup.result == 'success'" },
+        { id: 'explicit', needs: ['cleanup'], if: "always() && needs.cleanup.result == 'success'" },
+        { id: 'plain', needs: ['cleanup'] },
       ]),
       f.runJob,
       opts(),
@@ -103,9 +107,11 @@ describe('job if and status functions', () => {
       after_test: 'skipped',
       notify: 'success',
       cleanup: 'success',
-      only_ok: 'success',
+      only_ok: 'skipped',
+      explicit: 'success',
+      plain: 'skipped',
     });
-    expect(f.started.sort()).toEqual(['build', 'cleanup', 'notify', 'only_ok']);
+    expect(f.started.sort()).toEqual(['build', 'cleanup', 'explicit', 'notify']);
     expect(f.needsSeen.notify).toEqual({ test: { result: 'skipped', outputs: {} } });
   });
 

@@ -4,9 +4,10 @@
  * max-parallel, `needs.<job>.result/outputs` of matrix jobs and job-level continue-on-error.
  *
  * GitHub rules followed here:
- * - A job's `if:` defaults to `success()`: every job it needs ended in success (a skipped or failed
- *   dependency skips it). `failure()` is true when any job up its needs chain failed; `always()`
- *   runs regardless; `cancelled()` when the run was cancelled.
+ * - A job's `if:` defaults to `success()`: every job up its needs chain (not only the direct
+ *   needs) ended in success, so a skipped or failed ancestor skips it. `failure()` is true when
+ *   any job up its needs chain failed; `always()` runs regardless; `cancelled()` when the run
+ *   was cancelled.
  * - `needs.<job>.result` of a matrix job: failure if any instance failed, else cancelled if any
  *   was cancelled, else success if any succeeded, else skipped.
  * - `needs.<job>.outputs` of a matrix job: instances' outputs merged in the order they finished,
@@ -254,9 +255,10 @@ class GraphRun {
   }
 
   #statusFor(group: Group) {
-    const direct = group.needs.map((id) => this.#groups.get(id)).filter((g): g is Group => g !== undefined);
     return {
-      success: () => !this.#runCancelled && direct.every((g) => aggregate(g).result === 'success'),
+      // Transitive, as GitHub does (actions/runner#491, #2205): a job whose grandparent failed or
+      // was skipped is skipped by default even when its direct need (an always() job) succeeded.
+      success: () => !this.#runCancelled && this.#ancestors(group).every((g) => aggregate(g).result === 'success'),
       failure: () => this.#ancestors(group).some((g) => aggregate(g).result === 'failure'),
       cancelled: () => this.#runCancelled,
     };
