@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { JobConclusion, JobResult } from '../src/job/result.ts';
 import { failureIsAllowed, runConclusion, runJobGraph, type GraphOptions } from '../src/workflow/graph.ts';
 import type { NeedsEntry, PlannedJob } from '../src/workflow/model.ts';
+import { parseWorkflow } from '../src/workflow/parse.ts';
+import { planWorkflows } from '../src/workflow/planner.ts';
 import { githubContext, instanceOf, jobDef, planned, plannedJobsOf, workflowFromYaml, workflowOf, type JobSpec } from './support/job-model.ts';
 
 interface Behaviour {
@@ -209,6 +211,38 @@ jobs:
     expect(failureIsAllowed(results.get('test (nightly, true)')!)).toBe(true);
     expect(f.needsSeen.deploy).toEqual({ test: { result: 'success', outputs: {} } });
     expect(runConclusion(results.values())).toBe('success');
+  });
+});
+
+describe('matrix from needs', () => {
+  it('expands a matrix that reads needs once the needed job has finished', async () => {
+    const { workflow, problems } = parseWorkflow(
+      'ci.yml',
+      `on: push
+jobs:
+  setup:
+    runs-on: tiny
+    outputs:
+      versions: \${{ steps.s.outputs.versions }}
+    steps:
+      - id: s
+        run: echo hi
+  test:
+    needs: setup
+    runs-on: tiny
+    strategy:
+      matrix:
+        v: \${{ fromJSON(needs.setup.outputs.versions) }}
+    steps:
+      - run: echo \${{ matrix.v }}
+`,
+    );
+    expect(problems).toEqual([]);
+    const github = githubContext();
+    const [plannedWorkflow] = planWorkflows({ name: 'push', ref: github.ref, sha: github.sha, payload: {} }, [workflow!], undefined, github);
+    const f = fakeRunner({ setup: { outputs: { versions: '[18, 20, 22]' } } });
+    const results = await runJobGraph(plannedWorkflow!.jobs, f.runJob, opts());
+    expect(conclusions(results)).toEqual({ setup: 'success', 'test (18)': 'success', 'test (20)': 'success', 'test (22)': 'success' });
   });
 });
 

@@ -17,10 +17,13 @@
  *   `continue-on-error: true` does not trigger it (GitHub's "experimental" matrix pattern).
  * - Job `continue-on-error: true`: the job's own conclusion stays `failure` (what the user sees),
  *   but dependents see `success` and the run does not fail: see failureIsAllowed / runConclusion.
+ * - A job whose matrix, `runs-on` or `name` reads `needs` is planned as one placeholder instance;
+ *   once its needs finish it is expanded again (planner's expandJob) into its real instances.
  */
 import type { JobConclusion, JobResult } from '../job/result.ts';
-import { evaluateCondition, evaluateExpression, interpolate } from './expressions.ts';
-import type { NeedsEntry, PlannedJob } from './model.ts';
+import { conditionExpression, contextsUsedBy, evaluateCondition, evaluateExpression, interpolate } from './expressions.ts';
+import type { JobDef, NeedsEntry, PlannedJob } from './model.ts';
+import { expandJob } from './planner.ts';
 
 export interface GraphOptions {
   /** Jobs running at once, over the whole run. */
@@ -65,6 +68,8 @@ interface Group {
   finished: Array<{ planned: PlannedJob; result: JobResult }>;
   running: number;
   failFastTriggered: boolean;
+  /** True once a job that reads needs in its matrix/runs-on/name was expanded with them. */
+  expanded: boolean;
 }
 
 class GraphRun {
@@ -86,7 +91,7 @@ class GraphRun {
       const id = p.instance.job.id;
       let group = this.#groups.get(id);
       if (!group) {
-        group = { id, needs: p.instance.job.needs, instances: [], finished: [], running: 0, failFastTriggered: false };
+        group = { id, needs: p.instance.job.needs, instances: [], finished: [], running: 0, failFastTriggered: false, expanded: false };
         this.#groups.set(id, group);
       }
       group.instances.push(p);
@@ -151,6 +156,10 @@ class GraphRun {
         continue;
       }
       if (!group.needs.every((id) => this.#groupDone(id))) continue;
+      if (!group.expanded && readsNeeds(p.instance.job)) {
+        this.#expandWithNeeds(group);
+        return true; // the pending list changed: start a new pass
+      }
       if (group.failFastTriggered) {
         this.#settle(p, cancelledResult());
         continue;
@@ -173,6 +182,22 @@ class GraphRun {
       this.#start(p, group, needs);
     }
     return this.#pending.length !== before;
+  }
+
+  /** Replaces a needs-dependent placeholder by the instances its matrix yields now. */
+  #expandWithNeeds(group: Group): void {
+    group.expanded = true;
+    const placeholder = group.instances.find((p) => this.#pending.includes(p));
+    if (!placeholder || group.instances.length !== 1) return;
+    const { workflow, job } = placeholder.instance;
+    const contexts = { ...this.#baseContexts(), needs: this.#needsFor(group) };
+    const fresh: PlannedJob[] = expandJob(workflow, job, contexts).map((instance) => ({ instance, decision: { runs: true } }));
+    group.instances = fresh;
+    this.#pending.splice(this.#pending.indexOf(placeholder), 1, ...fresh);
+  }
+
+  #baseContexts(): Record<string, unknown> {
+    return { github: this.#opts.contexts?.github ?? {}, vars: this.#opts.contexts?.vars ?? {}, inputs: this.#opts.contexts?.inputs ?? {} };
   }
 
   #start(p: PlannedJob, group: Group, needs: Record<string, NeedsEntry>): void {
@@ -236,9 +261,7 @@ class GraphRun {
   #jobContexts(p: PlannedJob, needs: Record<string, NeedsEntry>): Record<string, unknown> {
     const s = p.instance.strategy;
     return {
-      github: this.#opts.contexts?.github ?? {},
-      vars: this.#opts.contexts?.vars ?? {},
-      inputs: this.#opts.contexts?.inputs ?? {},
+      ...this.#baseContexts(),
       needs,
       matrix: p.instance.matrix,
       strategy: { 'fail-fast': s.failFast, 'job-index': s.jobIndex, 'job-total': s.jobTotal, 'max-parallel': s.maxParallel ?? s.jobTotal },
@@ -279,6 +302,18 @@ class GraphRun {
     visit(group);
     return out;
   }
+}
+
+/** True when the job's matrix, runs-on or name reads the needs context. */
+function readsNeeds(job: JobDef): boolean {
+  const templates: string[] = [job.runsOn, ...(job.name !== undefined ? [job.name] : [])];
+  const collect = (value: unknown): void => {
+    if (typeof value === 'string') templates.push(value);
+    else if (Array.isArray(value)) value.forEach(collect);
+    else if (value && typeof value === 'object') Object.values(value).forEach(collect);
+  };
+  collect(job.strategy?.matrix);
+  return templates.some((t) => t.includes('${{') && contextsUsedBy(conditionExpression(t)).includes('needs'));
 }
 
 /** `needs.<id>` for a finished job (all its matrix instances). */
