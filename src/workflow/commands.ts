@@ -1,0 +1,223 @@
+/**
+ * `forgevm plan` and `forgevm validate`, as functions the CLI wires to commander. They take
+ * an output callback and return the exit code, so tests can run them without a process.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { DEFAULT_WORKFLOW_FOLDERS, directorySource, gitCommitSource, loadWorkflows } from './load.ts';
+import type { GithubContext, PlannedWorkflow, WorkflowProblem } from './model.ts';
+import { parseWorkflow } from './parse.ts';
+import { planWorkflows, type PlanEvent } from './planner.ts';
+
+export interface PlanOptions {
+  repoDir: string;
+  event: string;
+  ref?: string;
+  base?: string;
+  sha?: string;
+  json?: boolean;
+  folders?: string[];
+}
+
+export interface ValidateOptions {
+  repoDir: string;
+  files: string[];
+  folders?: string[];
+}
+
+const formatProblem = (p: WorkflowProblem) => `${p.file}:${p.line}:${p.column}: ${p.message}`;
+
+async function git(repoDir: string, args: string[]): Promise<string | undefined> {
+  const result = await execa('git', args, { cwd: repoDir, reject: false });
+  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+}
+
+async function resolveCommit(repoDir: string, rev: string): Promise<string> {
+  // `--end-of-options` keeps a user-supplied revision from being read as a flag.
+  const sha = await git(repoDir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`]);
+  if (!sha) throw new Error(`"${rev}" is not a commit in ${repoDir}: pass --sha with a commit, branch or tag of this repository`);
+  return sha;
+}
+
+function fullRef(ref: string): string {
+  return ref.startsWith('refs/') ? ref : `refs/heads/${ref}`;
+}
+
+/** Files changed by the event, or undefined when git cannot tell (then path filters pass). */
+async function changedFiles(repoDir: string, event: string, sha: string, base: string | undefined): Promise<string[] | undefined> {
+  let from: string | undefined;
+  if (event === 'pull_request') {
+    if (!base) return undefined;
+    from = await git(repoDir, ['merge-base', '--end-of-options', base, sha]);
+  } else if (event === 'push') {
+    from = base ? await git(repoDir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${base}^{commit}`]) : await git(repoDir, ['rev-parse', '--verify', '--quiet', `${sha}^`]);
+    if (!base && !from) {
+      // The first commit of a repository: everything in it changed.
+      const listed = await git(repoDir, ['diff-tree', '--root', '--no-commit-id', '--name-only', '-r', sha]);
+      return listed === undefined ? undefined : lines(listed);
+    }
+  } else {
+    return undefined;
+  }
+  if (!from) return undefined;
+  const diff = await git(repoDir, ['diff', '--name-only', '--no-renames', from, sha, '--']);
+  return diff === undefined ? undefined : lines(diff);
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
+}
+
+function githubContext(event: PlanEvent, repoDir: string): GithubContext {
+  const refName = event.ref.replace(/^refs\/(heads|tags)\//, '');
+  const name = path.basename(path.resolve(repoDir));
+  return {
+    event_name: event.name,
+    event: event.payload,
+    sha: event.sha,
+    ref: event.ref,
+    ref_name: refName,
+    ref_type: event.ref.startsWith('refs/tags/') ? 'tag' : event.ref.startsWith('refs/heads/') ? 'branch' : '',
+    head_ref: event.name === 'pull_request' ? refName : '',
+    base_ref: event.name === 'pull_request' ? (event.baseRef ?? '') : '',
+    repository: `local/${name}`,
+    repository_owner: 'local',
+    run_id: '0',
+    run_number: '0',
+    run_attempt: '1',
+    actor: process.env.USER ?? 'local',
+    workflow: '',
+    server_url: 'https://github.com',
+    api_url: 'https://api.github.com',
+  };
+}
+
+export async function planCommand(opts: PlanOptions, out: (s: string) => void): Promise<number> {
+  const folders = opts.folders?.length ? opts.folders : DEFAULT_WORKFLOW_FOLDERS;
+  const sha = await resolveCommit(opts.repoDir, opts.sha ?? 'HEAD');
+  let ref = opts.ref ? fullRef(opts.ref) : undefined;
+  if (!ref) {
+    const branch = await git(opts.repoDir, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+    if (!branch) throw new Error('HEAD is detached: pass --ref with the branch or tag to plan for');
+    ref = `refs/heads/${branch}`;
+  }
+  if (opts.event === 'pull_request' && !opts.base) {
+    throw new Error('pull_request needs --base <branch> (the branch the pull request merges into)');
+  }
+  const baseRef = opts.base?.replace(/^refs\/heads\//, '');
+  const event: PlanEvent = {
+    name: opts.event,
+    ref,
+    sha,
+    headCommitMessage: (await git(opts.repoDir, ['log', '-1', '--format=%B', sha])) ?? '',
+    payload: {},
+    ...(opts.event === 'pull_request' ? { action: 'opened', baseRef } : {}),
+    ...(opts.event === 'workflow_dispatch' ? { inputs: {} } : {}),
+  };
+  const changed = await changedFiles(opts.repoDir, opts.event, sha, opts.base);
+  const loaded = await loadWorkflows(gitCommitSource(opts.repoDir, sha), folders);
+  const valid = loaded.workflows.filter((w) => !loaded.invalidFiles.includes(w.file));
+  const planned = planWorkflows(event, valid, changed, githubContext(event, opts.repoDir));
+
+  if (opts.json) {
+    out(JSON.stringify(planJson(event, changed, planned, loaded.problems), null, 2));
+  } else {
+    out(`${event.name} ${event.ref} at ${sha.slice(0, 12)}; ${changed === undefined ? 'changed files unknown' : `${changed.length} changed file(s)`}`);
+    for (const problem of loaded.problems) out(formatProblem(problem));
+    if (valid.length === 0 && loaded.invalidFiles.length === 0) out(`no workflow files in ${folders.join(', ')} at ${sha.slice(0, 12)}`);
+    else out(formatTable(planRows(planned, loaded.invalidFiles)));
+  }
+  return loaded.problems.length > 0 ? 1 : 0;
+}
+
+interface PlanRow {
+  workflow: string;
+  job: string;
+  runsOn: string;
+  verdict: string;
+  reason: string;
+}
+
+function planRows(planned: PlannedWorkflow[], invalidFiles: string[]): PlanRow[] {
+  const rows: PlanRow[] = [];
+  for (const p of planned) {
+    if (p.skipped) {
+      rows.push({ workflow: p.workflow.name, job: '*', runsOn: '', verdict: 'skipped', reason: p.skipped });
+      continue;
+    }
+    for (const j of p.jobs) {
+      rows.push({
+        workflow: p.workflow.name,
+        job: j.instance.displayName,
+        runsOn: j.instance.runsOn,
+        verdict: j.decision.runs ? 'runs' : 'skipped',
+        reason: j.decision.runs ? '' : j.decision.reason,
+      });
+    }
+  }
+  for (const file of invalidFiles) rows.push({ workflow: file, job: '*', runsOn: '', verdict: 'invalid', reason: 'see the problems above' });
+  return rows;
+}
+
+function formatTable(rows: PlanRow[]): string {
+  const header: PlanRow = { workflow: 'WORKFLOW', job: 'JOB', runsOn: 'RUNS-ON', verdict: 'VERDICT', reason: 'REASON' };
+  const all = [header, ...rows];
+  const keys = ['workflow', 'job', 'runsOn', 'verdict', 'reason'] as const;
+  const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
+  return all.map((r) => keys.map((k, i) => (i === keys.length - 1 ? r[k] : r[k].padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+function planJson(event: PlanEvent, changed: string[] | undefined, planned: PlannedWorkflow[], problems: WorkflowProblem[]) {
+  return {
+    event: { name: event.name, ref: event.ref, sha: event.sha, baseRef: event.baseRef },
+    changedFiles: changed ?? null,
+    workflows: planned.map((p) => ({
+      file: p.workflow.file,
+      name: p.workflow.name,
+      runs: !p.skipped,
+      ...(p.skipped ? { reason: p.skipped } : {}),
+      jobs: p.jobs.map((j) => ({
+        id: j.instance.job.id,
+        key: j.instance.key,
+        name: j.instance.displayName,
+        runsOn: j.instance.runsOn,
+        matrix: j.instance.matrix,
+        runs: !p.skipped && j.decision.runs,
+        ...(p.skipped ? { reason: p.skipped } : j.decision.runs ? {} : { reason: j.decision.reason }),
+      })),
+    })),
+    problems,
+  };
+}
+
+export async function validateCommand(opts: ValidateOptions, out: (s: string) => void): Promise<number> {
+  const folders = opts.folders?.length ? opts.folders : DEFAULT_WORKFLOW_FOLDERS;
+  const problems: WorkflowProblem[] = [];
+  let count = 0;
+  if (opts.files.length === 0) {
+    const loaded = await loadWorkflows(directorySource(opts.repoDir), folders);
+    count = loaded.workflows.length + loaded.invalidFiles.filter((f) => !loaded.workflows.some((w) => w.file === f)).length;
+    problems.push(...loaded.problems);
+    if (count === 0) {
+      out(`no workflow files (*.yml, *.yaml) in ${folders.join(', ')}: pass files to check, or set the workflow folders`);
+      return 1;
+    }
+  } else {
+    for (const file of opts.files) {
+      count++;
+      let text: string;
+      try {
+        text = await readFile(path.resolve(opts.repoDir, file), 'utf8');
+      } catch (err) {
+        problems.push({ file, line: 1, column: 1, message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+        continue;
+      }
+      problems.push(...parseWorkflow(file, text).problems);
+    }
+  }
+  for (const problem of problems) out(formatProblem(problem));
+  const bad = new Set(problems.map((p) => p.file)).size;
+  out(problems.length === 0 ? `ok: ${count} workflow file(s)` : `${problems.length} problem(s) in ${bad} of ${count} workflow file(s)`);
+  return problems.length === 0 ? 0 : 1;
+}
