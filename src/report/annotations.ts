@@ -37,7 +37,13 @@ function level(word: string): AnnotationLevel {
 /** Relative, forward-slash path inside the workspace, or undefined when it points elsewhere. */
 export function workspaceRelative(path: string, workspace: string | undefined): string | undefined {
   let p = path.trim().replace(/\\/g, '/');
-  if (p.startsWith('/')) {
+  if (p.startsWith('/') && workspace?.startsWith('*/')) {
+    // `*/work/app`: the guest's home is not known here, only that the workspace ends like this.
+    const marker = `${workspace.slice(1).replace(/\/+$/, '')}/`;
+    const at = p.lastIndexOf(marker);
+    if (at < 0) return undefined;
+    p = p.slice(at + marker.length);
+  } else if (p.startsWith('/')) {
     const root = workspace?.replace(/\/+$/, '');
     if (!root || !p.startsWith(`${root}/`)) return undefined;
     p = p.slice(root.length + 1);

@@ -244,7 +244,12 @@ export class FakeGithub {
       const fullName = `${c.req.param('owner')}/${c.req.param('repo')}`;
       const [base, head] = c.req.param('basehead').split('...');
       if (!base || !head || !this.repos.resolve(fullName, base) || !this.repos.resolve(fullName, head)) return c.json({ message: 'Not Found' }, 404);
-      const files = this.repos.changedFiles(fullName, base, head).map((filename) => ({ filename, status: 'modified' }));
+      let files: { filename: string; status: string }[];
+      try {
+        files = this.repos.changedFiles(fullName, base, head).map((filename) => ({ filename, status: 'modified' }));
+      } catch {
+        return c.json({ message: `No common ancestor between ${base} and ${head}.` }, 404);
+      }
       return c.json({ status: 'ahead', files, commits: [] });
     });
 
@@ -252,7 +257,12 @@ export class FakeGithub {
       const fullName = `${c.req.param('owner')}/${c.req.param('repo')}`;
       const pull = this.pulls.get(`${fullName}#${c.req.param('number')}`);
       if (!pull) return c.json({ message: 'Not Found' }, 404);
-      const all = this.repos.changedFiles(fullName, pull.base, pull.head).map((filename) => ({ filename, status: 'modified' }));
+      let all: { filename: string; status: string }[];
+      try {
+        all = this.repos.changedFiles(fullName, pull.base, pull.head).map((filename) => ({ filename, status: 'modified' }));
+      } catch {
+        return c.json({ message: 'No common ancestor' }, 404);
+      }
       const perPage = Number(c.req.query('per_page') ?? 30);
       const page = Number(c.req.query('page') ?? 1);
       return c.json(all.slice((page - 1) * perPage, page * perPage));

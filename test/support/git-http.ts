@@ -45,15 +45,17 @@ export class GitRepos {
    * Commits `files` (path → content, null deletes) on top of `branch` and returns the new SHA.
    * Uses a throwaway work tree so the bare repository is the only state.
    */
-  commit(fullName: string, branch: string, files: Record<string, string | null>, message = 'change'): string {
+  commit(fullName: string, branch: string, files: Record<string, string | null>, message = 'change', from?: string): string {
     const bare = this.ensure(fullName);
     const work = mkdtempSync(join(tmpdir(), 'fake-forge-work-'));
     try {
       git(['init', '--quiet', `--initial-branch=${branch}`, work]);
       let hasParent = true;
       try {
-        git(['fetch', '--quiet', bare, `refs/heads/${branch}:refs/remotes/origin/${branch}`], work);
-        git(['checkout', '--quiet', '-B', branch, `origin/${branch}`], work);
+        // A new branch starts from `from` (e.g. a PR branch off main); an existing one continues.
+        const start = this.resolve(fullName, `refs/heads/${branch}`) ? branch : (from ?? branch);
+        git(['fetch', '--quiet', bare, `refs/heads/${start}:refs/remotes/origin/${start}`], work);
+        git(['checkout', '--quiet', '-B', branch, `origin/${start}`], work);
       } catch {
         hasParent = false;
       }

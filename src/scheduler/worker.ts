@@ -1,0 +1,682 @@
+/**
+ * The worker: takes stored deliveries from the Store and turns them into check runs and VMs.
+ *
+ *   delivery → workflow files at the head SHA (forge API) → plan → one store job + one check per
+ *   job instance (queued; skipped ones completed with the reason) → job graph → per job: wait
+ *   for a runner slot, fetch the commit, run it in a VM, stream the log tail, report, persist.
+ *
+ * Everything that touches VMs or workflow semantics is injected (planner, graph runner, engine),
+ * so tests run the whole pipeline with fakes and the integrator wires the real ones.
+ */
+import { join } from 'node:path';
+import type { CheckRunEvent, CheckSuiteEvent, ForgeEvent, PullRequestEvent, PushEvent } from '../forge/event-types.ts';
+import { fetchSource } from '../forge/fetch-source.ts';
+import type { ForgeLogger } from '../forge/github-client.ts';
+import type { JobResult } from '../job/result.ts';
+import type { WorkspaceSource } from '../job/workspace.ts';
+import { JobLog } from '../log/job-log.ts';
+import { annotationsFromLog } from '../report/annotations.ts';
+import { buildCheckOutput, type CheckOutput } from '../report/check-output.ts';
+import { LiveTail } from '../report/live-tail.ts';
+import type { ReportButton, ReportHandle, ReportTarget } from '../report/reporter.ts';
+import type { Delivery, Job, Run, Store } from '../store/store.ts';
+import type { LoadedWorkflows, WorkflowSource } from '../workflow/load.ts';
+import type { GithubContext, NeedsEntry, PlannedJob, PlannedWorkflow, Workflow } from '../workflow/model.ts';
+import type { ForgeAccess } from './forge-access.ts';
+import { RunnerLimits } from './limits.ts';
+
+/** The event as the planner sees it (same shape as src/workflow/planner.ts PlanEvent). */
+export interface WorkerPlanEvent {
+  name: string;
+  action?: string;
+  ref: string;
+  baseRef?: string;
+  sha: string;
+  headCommitMessage?: string;
+  payload: Record<string, unknown>;
+  inputs: Record<string, string>;
+}
+
+export type PlanFn = (event: WorkerPlanEvent, workflows: Workflow[], changedFiles: string[] | undefined, github: GithubContext) => PlannedWorkflow[];
+
+export type GraphRunner = (
+  plan: PlannedJob[],
+  runJob: (job: PlannedJob, needs: Record<string, NeedsEntry>, signal: AbortSignal) => Promise<JobResult>,
+  opts: { maxParallel: number; signal?: AbortSignal; contexts?: { github?: unknown } },
+) => Promise<Map<string, JobResult>>;
+
+export interface ExecuteJobRequest {
+  /** Store job id (for VM records and the job folder name). */
+  jobId: number;
+  job: PlannedJob;
+  needs: Record<string, NeedsEntry>;
+  github: GithubContext;
+  /** The commit in the host's bare cache; the engine makes the shallow working copy. */
+  workspace: WorkspaceSource;
+  repoName: string;
+  log: JobLog;
+  signal: AbortSignal;
+  onVmStarted(): void;
+}
+
+export type ExecuteJob = (request: ExecuteJobRequest) => Promise<JobResult>;
+
+export interface WorkerOptions {
+  store: Store;
+  forges: Partial<Record<'github' | 'forgejo', ForgeAccess>>;
+  loadWorkflows: (source: WorkflowSource, folders: string[]) => Promise<LoadedWorkflows>;
+  plan: PlanFn;
+  runGraph: GraphRunner;
+  executeJob: ExecuteJob;
+  /** Kills VMs left by a crashed process (the engine's sweep). */
+  reapVms: () => Promise<void>;
+  limits: RunnerLimits;
+  workflowDirs: string[];
+  /** Job logs go here. */
+  logsDir: string;
+  /** Bare repository caches go here. */
+  cacheRoot: string;
+  logCapBytes: number;
+  log: ForgeLogger;
+  /** Check-run log tail interval (default 10 s). */
+  progressIntervalMs?: number;
+  /** Delivery poll interval when idle (default 1 s); `notify()` wakes the loop sooner. */
+  pollIntervalMs?: number;
+}
+
+const TRUSTED_ASSOCIATIONS = new Set(['OWNER', 'MEMBER', 'COLLABORATOR']);
+export const APPROVE_ACTION: ReportButton = { label: 'Approve and run', identifier: 'approve', description: 'Run this commit in a VM' };
+const RUNNER_RESTARTED = 'runner restarted while the job was running; re-run it from the checks tab';
+
+type Trigger = PushEvent | PullRequestEvent;
+
+/** Job spec kept in the store: enough to find the planned job again after a restart. */
+interface JobSpec {
+  workflowFile: string;
+  instanceKey: string;
+}
+
+function messageOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}
+
+function needsApproval(event: Trigger): boolean {
+  if (event.kind !== 'pull_request' || !event.isFork) return false;
+  if (event.forge === 'forgejo') return true;
+  return !TRUSTED_ASSOCIATIONS.has((event.authorAssociation ?? '').toUpperCase());
+}
+
+function jobResultOf(job: Job, fallbackLog: string): JobResult {
+  if (job.result) return job.result;
+  const conclusion = job.conclusion === 'success' || job.conclusion === 'skipped' || job.conclusion === 'cancelled' || job.conclusion === 'timed_out' ? job.conclusion : 'failure';
+  return { conclusion, steps: [], outputs: {}, logPath: fallbackLog, startedAt: job.startedAt ?? job.createdAt, durationMs: 0, ...(job.error ? { error: job.error } : {}) };
+}
+
+export class Worker {
+  #opts: WorkerOptions;
+  #log: ForgeLogger;
+  #stopping = new AbortController();
+  #active = new Set<Promise<void>>();
+  #wake?: () => void;
+  #loop?: Promise<void>;
+
+  constructor(options: WorkerOptions) {
+    this.#opts = options;
+    this.#log = options.log;
+  }
+
+  /** Recovers from a crash, then processes deliveries until stop(). */
+  async start(): Promise<void> {
+    await this.recoverAfterRestart();
+    this.#loop = this.#run();
+  }
+
+  /** Wake the loop now (the intake calls this after storing a delivery). */
+  notify(): void {
+    this.#wake?.();
+  }
+
+  /** Stops taking deliveries and cancels running jobs; resolves when everything settled. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    this.#wake?.();
+    await this.#loop;
+    await this.idle();
+  }
+
+  /** Resolves when no delivery or job is being worked on. */
+  async idle(): Promise<void> {
+    while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping.signal.aborted) {
+      const processed = await this.processNext();
+      if (!processed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#opts.pollIntervalMs ?? 1_000);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+      }
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked = work.catch((error) => this.#log.error(`worker: ${messageOf(error)}`)).finally(() => this.#active.delete(tracked));
+    this.#active.add(tracked);
+  }
+
+  /**
+   * Claims one delivery and starts working on it (jobs keep running in the background).
+   * Returns false when there was nothing to claim.
+   */
+  async processNext(): Promise<boolean> {
+    const delivery = await this.#opts.store.claimNextDelivery();
+    if (!delivery) return false;
+    let ready: () => void = () => {};
+    const setUp = new Promise<void>((resolve) => (ready = resolve));
+    this.#track(this.#handleDelivery(delivery, ready));
+    await setUp;
+    return true;
+  }
+
+  /** `ready` is called once the delivery is durably turned into store jobs (or failed). */
+  async #handleDelivery(delivery: Delivery, ready: () => void): Promise<void> {
+    const { store } = this.#opts;
+    const event = delivery.normalized;
+    try {
+      const work = await this.#dispatch(delivery, event);
+      await store.markDelivery(delivery.id, work.status, work.reason ?? null);
+      ready();
+      await work.running;
+    } catch (error) {
+      const reason = messageOf(error);
+      this.#log.error(`delivery ${delivery.id} (${delivery.event}) failed: ${reason}`);
+      await store.markDelivery(delivery.id, 'failed', reason).catch(() => {});
+      ready();
+    }
+  }
+
+  async #dispatch(delivery: Delivery, event: ForgeEvent): Promise<{ status: 'done' | 'ignored'; reason?: string; running?: Promise<void> }> {
+    const access = this.#opts.forges[event.forge];
+    if (!access) return { status: 'ignored', reason: `no ${event.forge} configuration: this forge is not set up` };
+    switch (event.kind) {
+      case 'push':
+      case 'pull_request': {
+        // A crash between claiming and marking done requeues the delivery: resume, never duplicate.
+        const existing = await this.#opts.store.listRunsByDelivery(delivery.id);
+        if (existing.length > 0) return { status: 'done', reason: 'runs already created before a restart' };
+        return { status: 'done', running: (await this.#startRuns(access, delivery, event, { attempt: 1, approved: false })).running };
+      }
+      case 'check_run':
+        return this.#onCheckRun(access, event);
+      case 'check_suite':
+        return this.#onCheckSuite(access, event);
+      default:
+        return { status: 'ignored', reason: `${event.kind} events need no work` };
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Planning and job creation
+
+  #planEvent(event: Trigger, payload: Record<string, unknown>): WorkerPlanEvent {
+    if (event.kind === 'push') {
+      return { name: 'push', ref: event.ref, sha: event.sha, headCommitMessage: event.headCommitMessage, payload, inputs: {} };
+    }
+    return { name: 'pull_request', action: event.action, ref: `refs/heads/${event.headRef}`, baseRef: event.baseRef, sha: event.headSha, payload, inputs: {} };
+  }
+
+  #githubContext(access: ForgeAccess, event: Trigger, payload: Record<string, unknown>, run: { id: number; runNumber: number; attempt: number; workflowName: string } | undefined): GithubContext {
+    const isPush = event.kind === 'push';
+    const ref = isPush ? event.ref : `refs/pull/${event.number}/merge`;
+    return {
+      event_name: isPush ? 'push' : 'pull_request',
+      event: payload,
+      sha: isPush ? event.sha : event.headSha,
+      ref,
+      ref_name: isPush ? ref.replace(/^refs\/(heads|tags)\//, '') : `${event.number}/merge`,
+      ref_type: isPush ? (ref.startsWith('refs/tags/') ? 'tag' : 'branch') : '',
+      head_ref: isPush ? '' : event.headRef,
+      base_ref: isPush ? '' : event.baseRef,
+      repository: event.repo.fullName,
+      repository_owner: event.repo.owner,
+      run_id: String(run?.id ?? 0),
+      run_number: String(run?.runNumber ?? 0),
+      run_attempt: String(run?.attempt ?? 1),
+      actor: event.actor,
+      workflow: run?.workflowName ?? '',
+      server_url: access.serverUrl,
+      api_url: access.apiUrl,
+    };
+  }
+
+  async #changedFiles(access: ForgeAccess, event: Trigger): Promise<string[] | undefined> {
+    try {
+      if (event.kind === 'pull_request') return await access.pullRequestFiles(event.repo.fullName, event.number, event.installationId);
+      if (event.changedFiles.length > 0) return event.changedFiles;
+      if (/^0+$/.test(event.before) || event.created) return undefined;
+      return await access.compareFiles(event.repo.fullName, event.before, event.sha, event.installationId);
+    } catch (error) {
+      // Unknown changes: paths filters then match as GitHub does when it cannot tell (run).
+      this.#log.warn(`cannot list changed files for ${event.repo.fullName}: ${messageOf(error)}`);
+      return undefined;
+    }
+  }
+
+  async #plan(access: ForgeAccess, delivery: Delivery, event: Trigger): Promise<{ planned: PlannedWorkflow[]; loaded: LoadedWorkflows; payload: Record<string, unknown> }> {
+    const sha = event.kind === 'push' ? event.sha : event.headSha;
+    const payload = JSON.parse(delivery.payload || '{}') as Record<string, unknown>;
+    const source = access.workflowSource(event.repo.fullName, sha, event.installationId);
+    const loaded = await this.#opts.loadWorkflows(source, this.#opts.workflowDirs);
+    const valid = loaded.workflows.filter((w) => !loaded.invalidFiles.includes(w.file));
+    const changed = await this.#changedFiles(access, event);
+    const planned = this.#opts.plan(this.#planEvent(event, payload), valid, changed, this.#githubContext(access, event, payload, undefined));
+    return { planned, loaded, payload };
+  }
+
+  /**
+   * Plans a push / PR delivery and creates its runs, jobs and checks. Returns a promise for the
+   * jobs' execution. `onlyJob` (check_run.rerequested) re-runs one job, replaying the others'
+   * results from `replayFrom`.
+   */
+  async #startRuns(
+    access: ForgeAccess,
+    delivery: Delivery,
+    event: Trigger,
+    opts: { attempt: number; approved: boolean; onlyJob?: JobSpec; replayFrom?: Run },
+  ): Promise<{ running: Promise<void> }> {
+    const { store } = this.#opts;
+    const { planned, loaded, payload } = await this.#plan(access, delivery, event);
+    const sha = event.kind === 'push' ? event.sha : event.headSha;
+    const gated = !opts.approved && needsApproval(event);
+    const executions: Promise<void>[] = [];
+
+    if (!opts.onlyJob) await this.#reportInvalidWorkflows(access, event, loaded);
+
+    for (const pw of planned) {
+      if (pw.skipped) continue;
+      if (opts.onlyJob && pw.workflow.file !== opts.onlyJob.workflowFile) continue;
+      const jobsToCreate = opts.onlyJob ? pw.jobs.filter((j) => j.instance.key === opts.onlyJob!.instanceKey) : pw.jobs;
+      if (jobsToCreate.length === 0) continue;
+      const run = await store.createRun({
+        deliveryId: delivery.id,
+        forge: event.forge,
+        repo: event.repo.fullName,
+        sha,
+        ref: event.kind === 'push' ? event.ref : `refs/pull/${event.number}/head`,
+        event: event.kind,
+        workflowFile: pw.workflow.file,
+        workflowName: pw.workflow.name,
+        installationId: event.installationId ?? null,
+        attempt: opts.attempt,
+      });
+      const jobs = await store.createJobs(
+        run.id,
+        jobsToCreate.map((pj) => ({
+          instanceKey: pj.instance.key,
+          displayName: pj.instance.displayName,
+          label: pj.instance.runsOn,
+          approval: gated ? ('pending' as const) : opts.approved && needsApproval(event) ? ('approved' as const) : ('not_required' as const),
+          spec: { workflowFile: pw.workflow.file, instanceKey: pj.instance.key } satisfies JobSpec,
+        })),
+      );
+      const byKey = new Map(jobs.map((j) => [j.instanceKey, j]));
+      // Create every check straight away, so the PR shows all jobs as queued.
+      for (const pj of jobsToCreate) {
+        const job = byKey.get(pj.instance.key)!;
+        await this.#queue(access, run, job);
+        if (gated && pj.decision.runs) await this.#completeGated(access, run, job, event as PullRequestEvent);
+      }
+      if (gated) continue;
+      let replay = new Map<string, JobResult>();
+      if (opts.replayFrom) replay = await this.#storedResults(opts.replayFrom);
+      executions.push(this.#execute(access, event, payload, run, pw, byKey, replay));
+    }
+    // Wrapped: an async function returning a bare promise would make callers wait for the jobs.
+    return { running: Promise.all(executions).then(() => undefined) };
+  }
+
+  async #storedResults(run: Run): Promise<Map<string, JobResult>> {
+    const results = new Map<string, JobResult>();
+    for (const job of await this.#opts.store.listJobsByRun(run.id)) {
+      if (job.status === 'completed') results.set(job.instanceKey, jobResultOf(job, join(this.#opts.logsDir, `${job.id}.log`)));
+    }
+    return results;
+  }
+
+  async #reportInvalidWorkflows(access: ForgeAccess, event: Trigger, loaded: LoadedWorkflows): Promise<void> {
+    for (const file of loaded.invalidFiles) {
+      const problems = loaded.problems.filter((p) => p.file === file);
+      const target: ReportTarget = {
+        forge: event.forge,
+        repo: event.repo.fullName,
+        sha: event.kind === 'push' ? event.sha : event.headSha,
+        installationId: event.installationId,
+        workflowName: file,
+        jobName: 'invalid workflow',
+        externalId: `invalid:${event.kind === 'push' ? event.sha : event.headSha}:${file}`,
+      };
+      try {
+        const handle = await access.reporter.queued(target);
+        await access.reporter.completed(handle, {
+          conclusion: 'failure',
+          output: {
+            title: `${file} is not a valid workflow (${problems.length} problem${problems.length === 1 ? '' : 's'})`,
+            summary: problems.map((p) => `- \`${p.file}:${p.line}:${p.column}\`: ${p.message}`).join('\n') || 'The file could not be parsed.',
+            text: '',
+          },
+          annotations: problems.slice(0, 500).map((p) => ({ path: p.file, start_line: Math.max(1, p.line), end_line: Math.max(1, p.line), annotation_level: 'failure' as const, message: p.message })),
+        });
+      } catch (error) {
+        this.#log.warn(`cannot report invalid workflow ${file} of ${event.repo.fullName}: ${messageOf(error)}`);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Reporting helpers
+
+  #target(run: Run, job: Job): ReportTarget {
+    return {
+      forge: run.forge,
+      repo: run.repo,
+      sha: run.sha,
+      installationId: run.installationId ?? undefined,
+      workflowName: run.workflowName,
+      jobName: job.displayName,
+      externalId: job.externalId,
+    };
+  }
+
+  #handle(run: Run, job: Job): ReportHandle {
+    return { target: this.#target(run, job), ...(job.checkRunId !== null ? { checkRunId: job.checkRunId } : {}), ...(job.statusContext !== null ? { statusContext: job.statusContext } : {}) };
+  }
+
+  async #queue(access: ForgeAccess, run: Run, job: Job): Promise<Job> {
+    const handle = await access.reporter.queued(this.#target(run, job));
+    return this.#opts.store.updateJob(job.id, { checkRunId: handle.checkRunId ?? null, statusContext: handle.statusContext ?? null });
+  }
+
+  async #completeGated(access: ForgeAccess, run: Run, job: Job, event: PullRequestEvent): Promise<void> {
+    const fresh = (await this.#opts.store.getJob(job.id))!;
+    const github = access.forge === 'github';
+    const output: CheckOutput = {
+      title: github ? 'Waiting for a maintainer to approve this fork pull request' : 'Not run: pull requests from forks need a maintainer',
+      summary: `This pull request comes from a fork by @${event.author}, who is not a member or collaborator of ${event.repo.fullName}. Its jobs run code from the fork, so they do not get a VM until someone with write access approves.`,
+      text: github
+        ? `A maintainer with write access must approve this run: click **Approve and run** above. The approval covers commit \`${event.headSha}\` only; new pushes need a new approval.`
+        : 'Forgejo has no approval button: a maintainer can push the commit to a branch of this repository to run it.',
+    };
+    await access.reporter.completed(this.#handle(run, fresh), { conclusion: 'action_required', output, ...(github ? { actions: [APPROVE_ACTION] } : {}) });
+    await this.#opts.store.updateJob(job.id, { status: 'completed', conclusion: 'action_required', completedAt: new Date().toISOString() });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Execution
+
+  async #execute(
+    access: ForgeAccess,
+    event: Trigger,
+    payload: Record<string, unknown>,
+    run: Run,
+    pw: PlannedWorkflow,
+    jobs: Map<string, Job>,
+    replay: Map<string, JobResult>,
+  ): Promise<void> {
+    const github = this.#githubContext(access, event, payload, { id: run.id, runNumber: run.runNumber, attempt: run.attempt, workflowName: run.workflowName });
+    const cloneUrl = event.repo.cloneUrl;
+    const fetchRef = event.kind === 'push' ? event.ref : `refs/pull/${event.number}/head`;
+    const branch = event.kind === 'push' ? (event.ref.startsWith('refs/heads/') ? event.ref : undefined) : `refs/heads/${event.headRef}`;
+    const sha = github.sha;
+
+    const runOne = async (pj: PlannedJob, needs: Record<string, NeedsEntry>, signal: AbortSignal): Promise<JobResult> => {
+      const stored = replay.get(pj.instance.key);
+      const job = jobs.get(pj.instance.key);
+      if (!job) {
+        if (stored) return stored;
+        throw new Error(`job ${pj.instance.key} has neither a store record nor an earlier result`);
+      }
+      return this.#runJob(access, run, job, pj, needs, github, signal, { cloneUrl, fetchRef, branch, sha });
+    };
+
+    const results = await this.#opts.runGraph(pw.jobs, runOne, {
+      maxParallel: this.#opts.limits.maxJobs,
+      signal: this.#stopping.signal,
+      contexts: { github },
+    });
+    // Jobs the graph settled without running them (skipped by if:, needs failed, fail-fast).
+    for (const [key, result] of results) {
+      const job = jobs.get(key);
+      if (!job) continue;
+      const current = await this.#opts.store.getJob(job.id);
+      if (!current || current.status === 'completed') continue;
+      const reason = pw.jobs.find((j) => j.instance.key === key)?.decision;
+      await this.#complete(access, run, current, result, reason && !reason.runs ? reason.reason : undefined);
+    }
+  }
+
+  async #runJob(
+    access: ForgeAccess,
+    run: Run,
+    job: Job,
+    pj: PlannedJob,
+    needs: Record<string, NeedsEntry>,
+    github: GithubContext,
+    signal: AbortSignal,
+    source: { cloneUrl: string; fetchRef: string; branch?: string; sha: string },
+  ): Promise<JobResult> {
+    const { store, limits } = this.#opts;
+    const logPath = join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`);
+    let release: (() => void) | undefined;
+    try {
+      release = await limits.acquire(pj.instance.runsOn, signal);
+    } catch {
+      const result: JobResult = { conclusion: 'cancelled', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: 'cancelled before a runner slot was free' };
+      await this.#complete(access, run, job, result);
+      return result;
+    }
+    const log = new JobLog(logPath, this.#opts.logCapBytes);
+    let tail: LiveTail | undefined;
+    try {
+      const started = await store.transitionJob(job.id, 'queued', { status: 'in_progress', startedAt: new Date().toISOString() });
+      if (!started) throw new Error(`job ${job.id} was no longer queued (another worker took it)`);
+      const handle = this.#handle(run, started);
+      let workspace: WorkspaceSource;
+      try {
+        workspace = await fetchSource({
+          cacheRoot: this.#opts.cacheRoot,
+          forge: access.forge,
+          repo: run.repo,
+          cloneUrl: source.cloneUrl,
+          sha: source.sha,
+          ref: source.fetchRef,
+          ...(source.branch ? { branch: source.branch } : {}),
+          token: () => access.gitToken(run.installationId ?? undefined),
+          username: access.gitUsername,
+          signal,
+        });
+      } catch (error) {
+        const result: JobResult = { conclusion: 'failure', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: messageOf(error) };
+        await this.#complete(access, run, started, result);
+        return result;
+      }
+      const result = await this.#opts.executeJob({
+        jobId: job.id,
+        job: pj,
+        needs,
+        github: { ...github, job: pj.instance.job.id },
+        workspace,
+        repoName: run.repo.split('/')[1]!,
+        log,
+        signal,
+        onVmStarted: () => {
+          access.reporter.inProgress(handle, new Date().toISOString()).catch((e) => this.#log.warn(`cannot mark job ${job.id} in progress: ${messageOf(e)}`));
+          tail = new LiveTail(log, access.reporter, handle, (e) => this.#log.warn(`cannot update the log tail of job ${job.id}: ${messageOf(e)}`), this.#opts.progressIntervalMs);
+        },
+      });
+      await tail?.stop();
+      tail = undefined;
+      await this.#complete(access, run, started, result);
+      return result;
+    } finally {
+      await tail?.stop();
+      log.close();
+      release();
+    }
+  }
+
+  async #complete(access: ForgeAccess, run: Run, job: Job, result: JobResult, skippedReason?: string): Promise<void> {
+    const { store } = this.#opts;
+    let annotations: Awaited<ReturnType<typeof annotationsFromLog>> = [];
+    if (result.steps.length > 0) {
+      try {
+        annotations = await annotationsFromLog(result.logPath, result.steps.map((s) => s.log), `*/work/${run.repo.split('/')[1]}`);
+      } catch (error) {
+        this.#log.warn(`cannot read annotations from ${result.logPath}: ${messageOf(error)}`);
+      }
+    }
+    const output = buildCheckOutput(result, skippedReason ? { skippedReason } : {});
+    const updated = await store.updateJob(job.id, {
+      status: 'completed',
+      conclusion: result.conclusion,
+      result,
+      error: result.error ?? null,
+      completedAt: new Date().toISOString(),
+    });
+    try {
+      await access.reporter.completed(this.#handle(run, updated), { conclusion: result.conclusion, output, annotations });
+    } catch (error) {
+      this.#log.error(`cannot report job ${job.id} (${run.repo} ${job.displayName}) as ${result.conclusion}: ${messageOf(error)}`);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Re-runs and approvals
+
+  async #triggerOf(run: Run): Promise<{ delivery: Delivery; event: Trigger } | undefined> {
+    if (!run.deliveryId) return undefined;
+    const delivery = await this.#opts.store.getDelivery(run.deliveryId);
+    const event = delivery?.normalized;
+    if (!delivery || !event || (event.kind !== 'push' && event.kind !== 'pull_request')) return undefined;
+    return { delivery, event };
+  }
+
+  async #latestAttempt(run: Run): Promise<number> {
+    const runs = await this.#opts.store.listRunsBySha(run.repo, run.sha);
+    return Math.max(...runs.filter((r) => r.workflowFile === run.workflowFile && r.deliveryId === run.deliveryId).map((r) => r.attempt), run.attempt);
+  }
+
+  async #onCheckRun(access: ForgeAccess, event: CheckRunEvent): Promise<{ status: 'done' | 'ignored'; reason?: string; running?: Promise<void> }> {
+    const { store } = this.#opts;
+    const job = event.externalId ? await store.findJobByExternalId(event.externalId) : null;
+    if (!job) return { status: 'ignored', reason: `check run ${event.checkRunId} is not one of ours (external_id ${event.externalId ?? 'none'})` };
+    const run = (await store.getRun(job.runId))!;
+    const trigger = await this.#triggerOf(run);
+    if (!trigger) return { status: 'ignored', reason: `run ${run.id} has no stored push or pull_request delivery to re-run` };
+
+    if (event.action === 'requested_action') {
+      if (event.requestedActionId !== APPROVE_ACTION.identifier) return { status: 'ignored', reason: `unknown action ${event.requestedActionId}` };
+      if (job.approval !== 'pending') return { status: 'ignored', reason: `job ${job.id} is not waiting for approval` };
+      // The approval covers exactly the commit it was shown on.
+      if (event.headSha !== run.sha) return { status: 'ignored', reason: `approval was for ${event.headSha.slice(0, 12)}, the run is for ${run.sha.slice(0, 12)}` };
+      if (!(await access.canWrite(run.repo, event.actor, run.installationId ?? undefined))) {
+        this.#log.warn(`approval of ${run.repo}@${run.sha.slice(0, 12)} by ${event.actor} ignored: they lack write access`);
+        return { status: 'ignored', reason: `${event.actor} has no write access to ${run.repo}` };
+      }
+      const runs = (await store.listRunsByDelivery(run.deliveryId!)).filter((r) => r.sha === run.sha);
+      for (const r of runs) for (const j of await store.listJobsByRun(r.id)) if (j.approval === 'pending') await store.updateJob(j.id, { approval: 'approved' });
+      const attempt = (await this.#latestAttempt(run)) + 1;
+      return { status: 'done', running: (await this.#startRuns(access, trigger.delivery, trigger.event, { attempt, approved: true })).running };
+    }
+
+    // rerequested: run that one job again in a new attempt; the others' results are replayed.
+    if (job.approval === 'pending' || job.approval === 'rejected') return { status: 'ignored', reason: `job ${job.id} needs approval, not a re-run` };
+    const spec = job.spec as JobSpec;
+    const attempt = (await this.#latestAttempt(run)) + 1;
+    const approved = job.approval === 'approved';
+    return { status: 'done', running: (await this.#startRuns(access, trigger.delivery, trigger.event, { attempt, approved, onlyJob: spec, replayFrom: run })).running };
+  }
+
+  async #onCheckSuite(access: ForgeAccess, event: CheckSuiteEvent): Promise<{ status: 'done' | 'ignored'; reason?: string; running?: Promise<void> }> {
+    const runs = await this.#opts.store.listRunsBySha(event.repo.fullName, event.headSha);
+    const deliveries = [...new Set(runs.map((r) => r.deliveryId).filter((d): d is string => d !== null))];
+    if (deliveries.length === 0) return { status: 'ignored', reason: `no runs of ours for ${event.repo.fullName}@${event.headSha.slice(0, 12)}` };
+    const executions: Promise<void>[] = [];
+    for (const deliveryId of deliveries) {
+      const first = runs.find((r) => r.deliveryId === deliveryId)!;
+      const trigger = await this.#triggerOf(first);
+      if (!trigger) continue;
+      const attempt = Math.max(...runs.filter((r) => r.deliveryId === deliveryId).map((r) => r.attempt)) + 1;
+      const jobs = (await Promise.all(runs.filter((r) => r.deliveryId === deliveryId).map((r) => this.#opts.store.listJobsByRun(r.id)))).flat();
+      const approved = jobs.some((j) => j.approval === 'approved');
+      executions.push((await this.#startRuns(access, trigger.delivery, trigger.event, { attempt, approved })).running);
+    }
+    return { status: 'done', running: Promise.all(executions).then(() => undefined) };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Restart recovery
+
+  /**
+   * After a crash: jobs that were running are concluded `failure` ("runner restarted") and their
+   * VMs reaped; queued jobs of those and other runs are run again from their stored delivery.
+   */
+  async recoverAfterRestart(): Promise<void> {
+    const { store } = this.#opts;
+    await store.requeueStaleProcessing();
+    const interrupted = await store.recoverAfterRestart();
+    if (interrupted.length > 0 || (await store.listVms()).length > 0) await this.#opts.reapVms();
+    for (const { job } of interrupted) {
+      const run = await store.getRun(job.runId);
+      await store.removeVm(job.id);
+      if (!run) continue;
+      const access = this.#opts.forges[run.forge];
+      const result: JobResult = {
+        conclusion: 'failure',
+        steps: [],
+        outputs: {},
+        logPath: join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`),
+        startedAt: job.startedAt ?? job.createdAt,
+        durationMs: job.startedAt ? Date.now() - Date.parse(job.startedAt) : 0,
+        error: RUNNER_RESTARTED,
+      };
+      if (access) await this.#complete(access, run, job, result);
+      else await store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
+    }
+
+    const queued = await store.listJobsByStatus('queued');
+    const byRun = new Map<number, Job[]>();
+    for (const job of queued) {
+      if (job.approval === 'pending' || job.approval === 'rejected') continue;
+      byRun.set(job.runId, [...(byRun.get(job.runId) ?? []), job]);
+    }
+    for (const [runId, jobs] of byRun) {
+      const run = await store.getRun(runId);
+      const access = run ? this.#opts.forges[run.forge] : undefined;
+      const trigger = run ? await this.#triggerOf(run) : undefined;
+      if (!run || !access || !trigger) continue;
+      this.#track(this.#resumeRun(access, run, jobs, trigger));
+    }
+  }
+
+  async #resumeRun(access: ForgeAccess, run: Run, queued: Job[], trigger: { delivery: Delivery; event: Trigger }): Promise<void> {
+    const { planned, payload } = await this.#plan(access, trigger.delivery, trigger.event);
+    const pw = planned.find((p) => p.workflow.file === run.workflowFile);
+    if (!pw) {
+      for (const job of queued) {
+        await this.#complete(access, run, job, { conclusion: 'cancelled', steps: [], outputs: {}, logPath: '', startedAt: new Date().toISOString(), durationMs: 0, error: `workflow ${run.workflowFile} no longer plans this job after the restart` });
+      }
+      return;
+    }
+    // Checks may not exist yet if the crash hit while they were being created.
+    const jobs = new Map<string, Job>();
+    for (const job of queued) jobs.set(job.instanceKey, job.checkRunId === null && job.statusContext === null ? await this.#queue(access, run, job) : job);
+    const replay = await this.#storedResults(run);
+    await this.#execute(access, trigger.event, payload, run, pw, jobs, replay);
+  }
+}

@@ -1,0 +1,246 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ForgeEvent, PullRequestEvent, PushEvent, CheckRunEvent, CheckSuiteEvent } from '../src/forge/event-types.ts';
+import { GithubClients, type ForgeLogger } from '../src/forge/github-client.ts';
+import { githubAccess } from '../src/scheduler/forge-access.ts';
+import { RunnerLimits } from '../src/scheduler/limits.ts';
+import { Worker, type WorkerOptions } from '../src/scheduler/worker.ts';
+import { SqliteStore } from '../src/store/sqlite.ts';
+import type { Store } from '../src/store/store.ts';
+import { loadWorkflows } from '../src/workflow/load.ts';
+import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
+import { FakeEngine, fakePlan, sequentialGraph } from './support/worker-fakes.ts';
+
+const CI = `name: CI
+on: [push, pull_request]
+jobs:
+  build:
+    runs-on: tiny
+    steps:
+      - run: make
+  test:
+    name: Unit tests
+    runs-on: tiny
+    steps:
+      - run: make test
+  deploy:
+    if: github.ref == 'refs/heads/release'
+    runs-on: tiny
+    steps:
+      - run: ./deploy
+`;
+
+const compilerErrors = Array.from({ length: 120 }, (_, i) => `/root/work/app/src/mod${i}.c:${i + 1}:3: error: 'x${i}' undeclared`).join('\n');
+
+let github: FakeGithub;
+let store: Store;
+let stateDir: string;
+let lines: string[];
+
+function makeLog(): ForgeLogger {
+  const push = (l: string) => lines.push(l);
+  return { info: push, warn: push, error: push };
+}
+
+function worker(engine: FakeEngine, over: Partial<WorkerOptions> = {}): Worker {
+  const clients = new GithubClients({ appId: github.appId, privateKey: github.privateKey, apiUrl: github.url, throttle: { enabled: false }, log: makeLog() });
+  return new Worker({
+    store,
+    forges: { github: githubAccess(clients) },
+    loadWorkflows,
+    plan: fakePlan,
+    runGraph: sequentialGraph,
+    executeJob: engine.execute,
+    reapVms: async () => {},
+    limits: new RunnerLimits(2),
+    workflowDirs: ['.forgevm/workflows'],
+    logsDir: stateDir,
+    cacheRoot: join(stateDir, 'repos'),
+    logCapBytes: 10_000_000,
+    log: makeLog(),
+    progressIntervalMs: 40,
+    pollIntervalMs: 20,
+    ...over,
+  });
+}
+
+function engine(): FakeEngine {
+  return new FakeEngine({
+    build: [{ name: 'make', output: 'cc -o app main.c\n', exitCode: 0 }],
+    test: [
+      { name: 'Setup', output: 'ok\n', exitCode: 0 },
+      { name: 'make test', output: `${compilerErrors}\nmake: *** [test] Error 2\n`, exitCode: 2 },
+    ],
+  });
+}
+
+const repo = () => ({ fullName: 'acme/app', owner: 'acme', name: 'app', cloneUrl: github.cloneUrl('acme/app') });
+
+function pushEvent(sha: string): PushEvent {
+  return { kind: 'push', forge: 'github', repo: repo(), ref: 'refs/heads/main', before: '0'.repeat(40), sha, created: false, forced: false, changedFiles: ['src/main.c'], actor: 'alice', installationId: 5 };
+}
+
+async function deliver(id: string, event: ForgeEvent): Promise<void> {
+  await store.insertDelivery({ id, forge: 'github', event: event.kind, action: 'action' in event ? event.action : null, normalized: event, payload: JSON.stringify({ delivery: id }) });
+}
+
+async function runAll(w: Worker): Promise<void> {
+  while (await w.processNext());
+  await w.idle();
+}
+
+beforeEach(async () => {
+  github = await startFakeGithub();
+  stateDir = mkdtempSync(join(tmpdir(), 'forgevm-worker-'));
+  store = new SqliteStore({ dir: stateDir });
+  lines = [];
+});
+afterEach(async () => {
+  await github.stop();
+  await store.close();
+});
+
+describe('worker with GitHub', () => {
+  it('reports a passing and a failing job as two check runs, plus the skipped one', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI, 'src/main.c': 'int main(){}\n' });
+    const fake = engine();
+    fake.stepDelayMs = 120;
+    const w = worker(fake);
+    await deliver('d-1', pushEvent(sha));
+    await runAll(w);
+
+    expect(github.validationErrors).toEqual([]);
+    const runs = github.runsFor('acme/app');
+    expect(runs.map((r) => [r.name, r.status, r.conclusion])).toEqual([
+      ['CI / build', 'completed', 'success'],
+      ['CI / Unit tests', 'completed', 'failure'],
+      ['CI / deploy', 'completed', 'skipped'],
+    ]);
+    const [build, test, deploy] = runs;
+    expect(build!.output.title).toMatch(/^Passed in /);
+    expect(test!.output.title).toMatch(/^Failed at step "make test" \(exit 2\) after /);
+    expect(test!.output.text).toContain('make: *** [test] Error 2');
+    expect(deploy!.output.title).toBe("Skipped: if: github.ref == 'refs/heads/release' was false");
+    // The VM start was reported, and the live tail went out while the job ran.
+    expect(test!.history.some((b) => b.status === 'in_progress' && typeof b.started_at === 'string')).toBe(true);
+    expect(test!.history.some((b) => b.status === undefined && (b.output as { title?: string } | undefined)?.title?.startsWith('Running for'))).toBe(true);
+    // Annotations: relative paths, batched 50 + 50 + 20.
+    expect(test!.annotations).toHaveLength(120);
+    expect(test!.annotations[0]).toMatchObject({ path: 'src/mod0.c', start_line: 1, annotation_level: 'failure' });
+    const batches = test!.history.map((b) => (b.output as { annotations?: unknown[] } | undefined)?.annotations?.length).filter(Boolean);
+    expect(batches).toEqual([50, 50, 20]);
+    // The engine got the commit from the host cache, and the store has every state.
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test']);
+    expect(fake.calls[0]!.workspace.sha).toBe(sha);
+    expect(fake.calls[0]!.github.repository).toBe('acme/app');
+    const stored = await store.listJobsByStatus('completed');
+    expect(stored.map((j) => [j.instanceKey, j.conclusion, j.checkRunId !== null])).toEqual([
+      ['build', 'success', true],
+      ['test', 'failure', true],
+      ['deploy', 'skipped', true],
+    ]);
+    expect((await store.getDelivery('d-1'))!.status).toBe('done');
+  });
+
+  it('holds fork PRs from outsiders until someone with write access approves that commit', async () => {
+    github.repos.commit('acme/app', 'main', { 'README.md': 'base\n' });
+    const head = github.repos.commit('acme/app', 'pr-7', { '.forgevm/workflows/ci.yml': CI.replace(/\n {2}deploy:[\s\S]*$/, '\n') }, 'fork change', 'main');
+    github.setPull('acme/app', 7, 'main', head);
+    const fake = engine();
+    const w = worker(fake);
+    const pr: PullRequestEvent = {
+      kind: 'pull_request', forge: 'github', action: 'opened', repo: repo(), number: 7, title: 'rm -rf', headSha: head, headRef: 'feature',
+      headRepo: { fullName: 'mallory/app', cloneUrl: 'https://github.test/mallory/app.git' }, baseRef: 'main', baseSha: 'b'.repeat(40),
+      isFork: true, authorAssociation: 'NONE', author: 'mallory', actor: 'mallory', installationId: 5,
+    };
+    await deliver('pr-1', pr);
+    await runAll(w);
+    expect(fake.calls).toHaveLength(0);
+    const gated = github.runsFor('acme/app');
+    expect(gated.map((r) => r.conclusion)).toEqual(['action_required', 'action_required']);
+    expect(gated[0]!.actions).toEqual([{ label: 'Approve and run', identifier: 'approve', description: 'Run this commit in a VM' }]);
+    expect(gated[0]!.output.text).toMatch(/maintainer with write access must approve/);
+
+    const click = (id: string, actor: string, headSha = head): CheckRunEvent => ({
+      kind: 'check_run', forge: 'github', action: 'requested_action', repo: repo(), checkRunId: gated[0]!.id, externalId: gated[0]!.external_id, headSha, requestedActionId: 'approve', actor, installationId: 5,
+    });
+    github.setPermission('acme/app', 'mallory', 'read');
+    await deliver('click-1', click('click-1', 'mallory'));
+    await deliver('click-2', click('click-2', 'maintainer', 'f'.repeat(40)));
+    await runAll(w);
+    expect(fake.calls).toHaveLength(0);
+    expect((await store.getDelivery('click-1'))!.error).toMatch(/mallory has no write access/);
+    expect((await store.getDelivery('click-2'))!.error).toMatch(/approval was for ffffffffffff/);
+
+    github.setPermission('acme/app', 'maintainer', 'write');
+    await deliver('click-3', click('click-3', 'maintainer'));
+    await runAll(w);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test']);
+    expect(github.runsFor('acme/app').slice(2).map((r) => [r.name, r.conclusion])).toEqual([
+      ['CI / build', 'success'],
+      ['CI / Unit tests', 'failure'],
+    ]);
+    expect(github.validationErrors).toEqual([]);
+    expect(github.requests.some((r) => r.path === '/repos/acme/app/pulls/7/files')).toBe(true);
+    expect(lines.filter((l) => /cannot list changed files|failed/.test(l))).toEqual([]);
+  });
+
+  it('re-runs one job on check_run.rerequested and the whole suite on check_suite.rerequested', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    const fake = engine();
+    const w = worker(fake);
+    await deliver('d-1', pushEvent(sha));
+    await runAll(w);
+    const failing = github.runsFor('acme/app').find((r) => r.name === 'CI / Unit tests')!;
+
+    await deliver('rerun-1', { kind: 'check_run', forge: 'github', action: 'rerequested', repo: repo(), checkRunId: failing.id, externalId: failing.external_id, headSha: sha, actor: 'alice', installationId: 5 });
+    await runAll(w);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test', 'test']);
+    const afterJobRerun = github.runsFor('acme/app');
+    expect(afterJobRerun).toHaveLength(4);
+    expect(afterJobRerun[3]).toMatchObject({ name: 'CI / Unit tests', conclusion: 'failure' });
+    expect(fake.calls[2]!.github.run_attempt).toBe('2');
+
+    const suite: CheckSuiteEvent = { kind: 'check_suite', forge: 'github', action: 'rerequested', repo: repo(), checkSuiteId: 1, headSha: sha, headBranch: 'main', actor: 'alice', installationId: 5 };
+    await deliver('suite-1', suite);
+    await runAll(w);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test', 'test', 'build', 'test']);
+    expect(github.runsFor('acme/app')).toHaveLength(7);
+    expect(fake.calls[4]!.github.run_attempt).toBe('3');
+    expect(github.validationErrors).toEqual([]);
+  });
+
+  it('after a restart, fails the job that was running, runs the queued one, and never duplicates check runs', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    // First process: one runner slot; `build` hangs in its VM, `test` waits for the slot. Then it "crashes".
+    const frozen = engine();
+    frozen.hold = new Promise(() => {});
+    const first = worker(frozen, { limits: new RunnerLimits(1) });
+    await deliver('d-1', pushEvent(sha));
+    await first.processNext();
+    for (let i = 0; i < 200 && frozen.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(frozen.calls).toHaveLength(1);
+    expect(github.runsFor('acme/app')).toHaveLength(3);
+
+    // Second process, same state folder.
+    const fake = engine();
+    let reaped = 0;
+    const second = worker(fake, { store: new SqliteStore({ dir: stateDir }), reapVms: async () => void reaped++ });
+    await second.recoverAfterRestart();
+    await second.idle();
+
+    expect(reaped).toBe(1);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['test']);
+    const runs = github.runsFor('acme/app');
+    expect(runs.map((r) => [r.name, r.conclusion])).toEqual([
+      ['CI / build', 'failure'],
+      ['CI / Unit tests', 'failure'],
+      ['CI / deploy', 'skipped'],
+    ]);
+    expect(runs[0]!.output.title).toMatch(/runner restarted/);
+    expect(runs[1]!.output.title).toMatch(/^Failed at step "make test"/);
+    expect(github.validationErrors).toEqual([]);
+  });
+});
