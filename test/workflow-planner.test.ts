@@ -259,3 +259,19 @@ jobs:
     expect(p.jobs).toHaveLength(1);
   });
 });
+
+describe('matrix problems', () => {
+  it('skips a job whose matrix cannot be expanded, with the reason', () => {
+    const text = `on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix: \${{ fromJSON('[1]') }}\n    steps: [{run: x}]\n`;
+    const p = plan(text, push('refs/heads/main'));
+    expect(p.jobs[0]!.decision).toEqual({ runs: false, reason: 'strategy.matrix: strategy.matrix must evaluate to a mapping' });
+  });
+  it('defers a matrix that reads needs to the graph runner', () => {
+    const text = `on: push\njobs:\n  a:\n    runs-on: x\n    outputs: {list: x}\n    steps: [{run: x}]\n  b:\n    needs: a\n    runs-on: x\n    strategy:\n      matrix:\n        v: \${{ fromJSON(needs.a.outputs.list) }}\n    steps: [{run: x}]\n`;
+    const p = plan(text, push('refs/heads/main'));
+    expect(p.jobs.map((j) => [j.instance.key, j.decision.runs])).toEqual([
+      ['a', true],
+      ['b', true],
+    ]);
+  });
+});

@@ -110,9 +110,10 @@ function planJobs(workflow: Workflow, contexts: Contexts): PlannedJob[] {
         needsReason ??= `needs "${need}", which is skipped`;
       }
     }
+    const matrixReason = matrixProblem(job, contexts);
     const result = expandJob(workflow, job, contexts).map((instance) => ({
       instance,
-      decision: needsReason ? skip(needsReason) : decideIf(job, instance, contexts),
+      decision: needsReason ? skip(needsReason) : matrixReason ? skip(matrixReason) : decideIf(job, instance, contexts),
     }));
     planned.set(job.id, result);
     return result;
@@ -218,6 +219,19 @@ function evaluateOrRaw(template: string, contexts: Contexts): string {
   }
 }
 
+/** Waiting for needs is not a problem. */
+class MatrixNeedsDeferred extends MatrixError {}
+
+/** Why the job's matrix cannot be expanded (bad fromJSON, empty axis, too many jobs), if so. */
+function matrixProblem(job: JobDef, contexts: Contexts): string | undefined {
+  try {
+    matrixCombinations(job, contexts);
+    return undefined;
+  } catch (err) {
+    return err instanceof MatrixNeedsDeferred ? undefined : `strategy.matrix: ${(err as Error).message}`;
+  }
+}
+
 function matrixCombinations(job: JobDef, contexts: Contexts): MatrixCombination[] {
   const raw = job.strategy?.matrix;
   if (raw === undefined) return [{}];
@@ -235,7 +249,7 @@ function resolveMatrixValue(value: unknown, contexts: Contexts): unknown {
   if (typeof value !== 'string' || !value.includes('${{')) return value;
   const needs = (contexts.needs ?? {}) as Record<string, unknown>;
   if (Object.keys(needs).length === 0 && contextsUsedBy(conditionText(value)).includes('needs')) {
-    throw new MatrixError('the matrix reads needs, so it is expanded once the needed jobs finish');
+    throw new MatrixNeedsDeferred('the matrix reads needs, so it is expanded once the needed jobs finish');
   }
   return evaluateValue(value, contexts);
 }
