@@ -368,3 +368,42 @@ describe('actions/checkout', () => {
     expect(outcome.steps.map((s) => s.outcome)).toEqual(['failure', 'failure']);
   });
 });
+
+describe('file command parsing (GitHub runner rules)', () => {
+  it('reads NAME=value and NAME<<DELIM forms, whichever of = and << comes first', async () => {
+    const { parseKeyValueFile } = await import('../src/job/env-files.ts');
+    const text = 'A=1\n\nB=x<<y\nC<<EOF\nfirst\r\nsecond=2\nEOF\nD<<=\nd-value\n=\nEMPTY<<E\nE\nF=\r\n';
+    expect(parseKeyValueFile(text, 'GITHUB_OUTPUT')).toEqual([
+      ['A', '1'],
+      ['B', 'x<<y'],
+      ['C', 'first\r\nsecond=2'],
+      ['D', 'd-value'],
+      ['EMPTY', ''],
+      ['F', ''],
+    ]);
+  });
+
+  it('rejects lines without a name, with no form, or a heredoc that never ends', async () => {
+    const { parseKeyValueFile } = await import('../src/job/env-files.ts');
+    expect(() => parseKeyValueFile('=value\n', 'GITHUB_ENV')).toThrow(/the name before "=" is empty/);
+    expect(() => parseKeyValueFile('just text\n', 'GITHUB_ENV')).toThrow(/expected NAME=value or NAME<<DELIMITER/);
+    expect(() => parseKeyValueFile('X<<\nv\n', 'GITHUB_ENV')).toThrow(/needs both a name and a delimiter/);
+    expect(() => parseKeyValueFile('X<<END\nv\nEND-ish\n', 'GITHUB_ENV')).toThrow(/no line matching the delimiter "END"/);
+    expect(() => parseKeyValueFile('X<<END\nv', 'GITHUB_ENV')).toThrow(/ends without the delimiter "END"/);
+  });
+
+  it('orders GITHUB_PATH entries like the runner: last added first, re-added entries move up', async () => {
+    const { addPathEntries, composePath, parsePathFile } = await import('../src/job/env-files.ts');
+    const prepend = addPathEntries(addPathEntries([], parsePathFile('/a\n\n/b\n')), ['/a', '/c']);
+    expect(composePath(prepend, '/usr/bin:/bin')).toBe('/c:/a:/b:/usr/bin:/bin');
+  });
+
+  it('splits custom shells into argv without a shell, keeping quoted parts together', async () => {
+    const { commandFor, resolveShell, splitCommandLine } = await import('../src/job/step-script.ts');
+    expect(commandFor(resolveShell('pwsh', true), '/t/s.ps1')).toEqual(['pwsh', '-command', ". '/t/s.ps1'"]);
+    expect(commandFor(resolveShell('perl -w "{0}"', true), '/t/x')).toEqual(['perl', '-w', '/t/x']);
+    expect(commandFor(resolveShell(undefined, false), '/t/s.sh')).toEqual(['sh', '-e', '/t/s.sh']);
+    expect(splitCommandLine('a  "b c" d\\"e "f\\"g"')).toEqual(['a', 'b c', 'd"e', 'f"g']);
+    expect(() => resolveShell('bash "{0}', true)).toThrow(/unmatched double quote/);
+  });
+});

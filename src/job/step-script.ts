@@ -57,8 +57,8 @@ export function resolveShell(shell: string | undefined, bashAvailable: boolean):
 }
 
 /**
- * Splits a custom shell line into argv: whitespace separates arguments, double quotes group
- * (a quote inside is written \"). Single quotes are kept literally, as GitHub's process
+ * Splits a custom shell line into argv: whitespace separates arguments, double quotes group,
+ * and \" is a literal quote anywhere. Single quotes are kept literally, as GitHub's process
  * invoker does, so `pwsh -command ". '{0}'"` keeps its inner quotes.
  */
 export function splitCommandLine(line: string): string[] {
@@ -68,11 +68,12 @@ export function splitCommandLine(line: string): string[] {
   let quoted = false;
   for (let i = 0; i < line.length; i++) {
     const ch = line[i] as string;
-    if (quoted) {
-      if (ch === '\\' && line[i + 1] === '"') {
-        current += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
+    if (ch === '\\' && line[i + 1] === '"') {
+      current += '"';
+      inArg = true;
+      i++;
+    } else if (quoted) {
+      if (ch === '"') quoted = false;
       else current += ch;
     } else if (ch === '"') {
       quoted = true;
