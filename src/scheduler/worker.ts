@@ -32,6 +32,7 @@ export interface WorkerPlanEvent {
   ref: string;
   baseRef?: string;
   sha: string;
+  before?: string;
   headCommitMessage?: string;
   payload: Record<string, unknown>;
   inputs: Record<string, string>;
@@ -226,7 +227,7 @@ export class Worker {
 
   #planEvent(event: Trigger, payload: Record<string, unknown>): WorkerPlanEvent {
     if (event.kind === 'push') {
-      return { name: 'push', ref: event.ref, sha: event.sha, headCommitMessage: event.headCommitMessage, payload, inputs: {} };
+      return { name: 'push', ref: event.ref, sha: event.sha, before: event.before, headCommitMessage: event.headCommitMessage, payload, inputs: {} };
     }
     return { name: 'pull_request', action: event.action, ref: `refs/heads/${event.headRef}`, baseRef: event.baseRef, sha: event.headSha, payload, inputs: {} };
   }
