@@ -7,8 +7,9 @@
  * only when complete, with recipe.sha256 written last, so an interrupted build never looks done.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeBootKernel } from './boot-kernel.ts';
 import { fetchDebs, pruneDebCache, resolveKernelPackage } from './debian-packages.ts';
 import { checkSharedLibraries, finishDiskTree, layGuestFiles, linkBusyboxApplets, copyModules, unpackDebs } from './disk-tree.ts';
 import { buildInitramfs } from './initramfs.ts';
@@ -104,7 +105,8 @@ async function assemble(staging: string, debCache: string, recipeHash: string, l
   await unpackDebs([kernelDeb!.file], kernelTree);
   const kernelVersion = await onlyEntry(path.join(kernelTree, 'lib/modules'), 'kernel module folder');
   const modulesDir = path.join(kernelTree, 'lib/modules', kernelVersion);
-  await copyFile(path.join(kernelTree, 'boot', `vmlinuz-${kernelVersion}`), path.join(out, FILES.kernel));
+  const kernelFormat = await writeBootKernel(path.join(kernelTree, 'boot', `vmlinuz-${kernelVersion}`), path.join(out, FILES.kernel), log);
+  log(`kernel ${kernelVersion} written as ${kernelFormat}`);
 
   const initramfsModules = await resolveModuleOrder(modulesDir, INITRAMFS_MODULES);
   const rootfsModules = await resolveModuleOrder(modulesDir, ROOTFS_MODULES, initramfsModules);

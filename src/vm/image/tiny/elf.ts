@@ -73,3 +73,36 @@ export async function readModuleDepends(file: string): Promise<string[]> {
   const depends = entries.find((e) => e.startsWith('depends='))?.slice('depends='.length) ?? '';
   return depends.split(',').filter((d) => d.length > 0);
 }
+
+const PT_NOTE = 4;
+const XEN_ELFNOTE_PHYS32_ENTRY = 18;
+
+/**
+ * True when an (uncompressed) kernel ELF carries the Xen PVH entry note, which lets QEMU's -kernel
+ * jump straight into it without real-mode setup or self-decompression.
+ */
+export function hasPvhEntryNote(buf: Buffer): boolean {
+  if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46 || buf[4] !== 2 || buf[5] !== 1) return false;
+  const phoff = Number(buf.readBigUInt64LE(0x20));
+  const phentsize = buf.readUInt16LE(0x36);
+  const phnum = buf.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (buf.readUInt32LE(ph) !== PT_NOTE) continue;
+    const start = Number(buf.readBigUInt64LE(ph + 8));
+    const end = start + Number(buf.readBigUInt64LE(ph + 0x20));
+    for (let at = start; at + 12 <= end; ) {
+      const nameSize = buf.readUInt32LE(at);
+      const descSize = buf.readUInt32LE(at + 4);
+      const type = buf.readUInt32LE(at + 8);
+      const name = buf.toString('latin1', at + 12, at + 12 + Math.max(0, nameSize - 1));
+      if (name === 'Xen' && type === XEN_ELFNOTE_PHYS32_ENTRY) return true;
+      at += 12 + align4(nameSize) + align4(descSize);
+    }
+  }
+  return false;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when the builder's own logic changes what it produces. */
-export const TINY_BUILDER_VERSION = 1;
+export const TINY_BUILDER_VERSION = 3;
 
 /** Debian's meta package; the versioned kernel package behind it is resolved with apt-cache. */
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';
@@ -43,8 +43,8 @@ export const LINKED_BINARIES = [
 /** Modules the initramfs loads to reach the root disk: virtio-blk and ext4 (crc32c is a soft dependency). */
 export const INITRAMFS_MODULES = ['crc32c_generic', 'virtio_pci', 'virtio_blk', 'ext4'] as const;
 
-/** Modules the disk's init loads: network, entropy, the IDE CD-ROM with the seed, the ACPI power button. */
-export const ROOTFS_MODULES = ['virtio_net', 'virtio_rng', 'ata_piix', 'sr_mod', 'isofs', 'button'] as const;
+/** Modules the disk's init loads: network, entropy, the IDE CD-ROM with the seed, the ACPI power button (evdev gives it a /dev/input node). */
+export const ROOTFS_MODULES = ['virtio_net', 'virtio_rng', 'ata_piix', 'sr_mod', 'isofs', 'evdev', 'button'] as const;
 
 /** Folders removed from the disk: documentation nobody reads in a CI guest. */
 export const PRUNED_PATHS = [

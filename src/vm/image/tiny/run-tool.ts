@@ -7,6 +7,7 @@ const DEBIAN_PACKAGE_OF: Record<string, string> = {
   'dpkg-deb': 'dpkg',
   'mkfs.ext4': 'e2fsprogs',
   'qemu-img': 'qemu-utils',
+  xz: 'xz-utils',
 };
 
 // mkfs.ext4 lives in /usr/sbin, which is not on a normal user's PATH.
@@ -16,17 +17,29 @@ function pathWithSbin(): string {
   return dirs.join(':');
 }
 
-export async function runTool(command: string, args: readonly string[], options: Options = {}): Promise<string> {
+async function execTool(command: string, args: readonly string[], options: Options) {
   try {
-    const result = await execa(command, args, { ...options, env: { ...options.env, PATH: pathWithSbin() } });
-    return typeof result.stdout === 'string' ? result.stdout : '';
+    return await execa(command, args, { ...options, env: { ...options.env, PATH: pathWithSbin() } });
   } catch (error) {
     const err = error as { code?: string; stderr?: unknown; shortMessage?: string };
     if (err.code === 'ENOENT') {
       const pkg = DEBIAN_PACKAGE_OF[command] ?? command;
       throw new Error(`${command} not found (the tiny image builder needs it): install it with "apt-get install ${pkg}"`);
     }
-    const detail = typeof err.stderr === 'string' && err.stderr.trim() ? err.stderr.trim().split('\n').slice(-3).join(' | ') : err.shortMessage;
+    const stderr = typeof err.stderr === 'string' ? err.stderr.trim() : '';
+    const detail = stderr ? stderr.split('\n').slice(-3).join(' | ') : err.shortMessage;
     throw new Error(`${command} ${args.slice(0, 3).join(' ')}… failed: ${detail}`);
   }
+}
+
+/** Run a host program; resolves to its stdout text. */
+export async function runTool(command: string, args: readonly string[], options: Options = {}): Promise<string> {
+  const result = await execTool(command, args, options);
+  return typeof result.stdout === 'string' ? result.stdout : '';
+}
+
+/** Run a host program as a filter: `input` on stdin, stdout returned as bytes. */
+export async function filterThroughTool(command: string, args: readonly string[], input: Buffer): Promise<Buffer> {
+  const result = await execTool(command, args, { input, encoding: 'buffer', stripFinalNewline: false, maxBuffer: 512 * 1024 * 1024 });
+  return Buffer.from(result.stdout as Uint8Array);
 }
