@@ -140,6 +140,32 @@ describe('environment', () => {
   });
 });
 
+describe('errors', () => {
+  it('fails the job with one line when job env cannot be evaluated', async () => {
+    const { outcome } = await run({ env: { BAD: "${{ fromJSON('{') }}" }, steps: [{ run: 'true' }] });
+    expect(outcome.conclusion).toBe('failure');
+    expect(outcome.steps).toEqual([]);
+    expect(outcome.error).toMatch(/^jobs\.build\.env\.BAD: evaluating/);
+  });
+
+  it('rejects an invalid name written to GITHUB_ENV', async () => {
+    const { outcome, log } = await run({ steps: [{ run: 'echo "1BAD=x" >> "$GITHUB_ENV"' }] });
+    expect(outcome.conclusion).toBe('failure');
+    expect(log).toContain('GITHUB_ENV: "1BAD" is not a valid environment variable name');
+  });
+
+  it('fails the step, not the whole executor, when the guest connection breaks', async () => {
+    const exec = guest.exec.bind(guest);
+    guest.exec = async (argv, options) => {
+      if (argv.some((a) => a.endsWith('.sh'))) throw new Error('SSH connection lost');
+      return exec(argv, options);
+    };
+    const { outcome, log } = await run({ steps: [{ run: 'true' }, { if: 'always()', run: 'true' }] });
+    expect(outcome.steps.map((s) => s.conclusion)).toEqual(['failure', 'failure']);
+    expect(log).toContain('✘ true: SSH connection lost');
+  });
+});
+
 describe('outputs', () => {
   it('exposes GITHUB_OUTPUT as steps.<id>.outputs and evaluates job outputs at the end', async () => {
     const { outcome } = await run({

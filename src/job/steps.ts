@@ -114,9 +114,9 @@ class StepsRun {
         if (this.#log.capReached && this.#fatal === undefined) this.#fatal = new LogCapExceeded(this.#log.capBytes).message;
       }
     } catch (err) {
-      if (!(err instanceof JobFailure) && !(err instanceof Error)) throw err;
-      this.#fatal = err.message;
-      this.#log.meta(`✘ ${err.message}`);
+      // Job-level settings that cannot be evaluated, or the guest refusing the event file.
+      this.#fatal = messageOf(err);
+      this.#log.meta(`✘ ${this.#fatal}`);
     } finally {
       clearTimeout(timer);
       this.#cancel.removeEventListener('abort', onCancel);
