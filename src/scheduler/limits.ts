@@ -59,7 +59,6 @@ export class RunnerLimits {
   /** Resolves with a release function once a slot is free; rejects if the signal aborts first. */
   acquire(label: string, signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(new Error('cancelled while waiting for a runner slot'));
-    if (this.#queue.length === 0 && this.#fits(label)) return Promise.resolve(this.#take(label));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         label,
@@ -75,6 +74,8 @@ export class RunnerLimits {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#queue.push(waiter);
+      // Waiters ahead may be held by their label's cap only: this one may still fit.
+      this.#drain();
     });
   }
 }
