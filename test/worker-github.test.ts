@@ -144,6 +144,46 @@ describe('worker with GitHub', () => {
     expect((await store.getDelivery('d-1'))!.status).toBe('done');
   });
 
+  it('runs as a service: start, notify after a delivery is stored, stop', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    const fake = engine();
+    const w = worker(fake, { pollIntervalMs: 60_000 });
+    await w.start();
+    await deliver('svc-1', pushEvent(sha));
+    w.notify();
+    for (let i = 0; i < 500 && github.runsFor('acme/app').filter((r) => r.status === 'completed').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    await w.stop();
+    expect(github.runsFor('acme/app').map((r) => r.conclusion)).toEqual(['success', 'failure', 'skipped']);
+    expect((await store.getDelivery('svc-1'))!.status).toBe('done');
+  });
+
+  it('reports an invalid workflow file as a failed check with its problems, and still runs the valid ones', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI, '.forgevm/workflows/broken.yml': 'on: push\njobs:\n  x:\n    runs-on: tiny\n    stepz: []\n' });
+    const fake = engine();
+    await deliver('bad-1', pushEvent(sha));
+    await runAll(worker(fake));
+    const broken = github.runsFor('acme/app').find((r) => r.name.startsWith('.forgevm/workflows/broken.yml'));
+    expect(broken).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(broken!.output.title).toMatch(/is not a valid workflow/);
+    expect(broken!.annotations.length).toBeGreaterThan(0);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test']);
+    expect(github.validationErrors).toEqual([]);
+  });
+
+  it('still completes a job whose check could not be created when it was queued', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    github.failNext('POST', /check-runs$/, 422, {}, { message: 'injected' });
+    const fake = engine();
+    await deliver('flaky-1', pushEvent(sha));
+    await runAll(worker(fake));
+    expect(github.runsFor('acme/app').map((r) => [r.name, r.conclusion]).sort()).toEqual([
+      ['CI / Unit tests', 'failure'],
+      ['CI / build', 'success'],
+      ['CI / deploy', 'skipped'],
+    ]);
+    expect(lines.some((l) => /^cannot create the check for job \d+ \(acme\/app build\): /.test(l))).toBe(true);
+  });
+
   it('holds fork PRs from outsiders until someone with write access approves that commit', async () => {
     github.repos.commit('acme/app', 'main', { 'README.md': 'base\n' });
     const head = github.repos.commit('acme/app', 'pr-7', { '.forgevm/workflows/ci.yml': CI.replace(/\n {2}deploy:[\s\S]*$/, '\n') }, 'fork change', 'main');

@@ -330,8 +330,14 @@ export class Worker {
       // Create every check straight away, so the PR shows all jobs as queued.
       for (const pj of jobsToCreate) {
         const job = byKey.get(pj.instance.key)!;
-        await this.#queue(access, run, job);
-        if (gated && pj.decision.runs) await this.#completeGated(access, run, job, event as PullRequestEvent);
+        try {
+          byKey.set(pj.instance.key, await this.#queue(access, run, job));
+        } catch (error) {
+          // The job still runs; its check is created (or found) again when it completes.
+          this.#log.error(`cannot create the check for job ${job.id} (${run.repo} ${job.displayName}): ${messageOf(error)}`);
+          continue;
+        }
+        if (gated && pj.decision.runs) await this.#completeGated(access, run, byKey.get(pj.instance.key)!, event as PullRequestEvent);
       }
       if (gated) continue;
       let replay = new Map<string, JobResult>();
@@ -345,7 +351,7 @@ export class Worker {
   async #storedResults(run: Run): Promise<Map<string, JobResult>> {
     const results = new Map<string, JobResult>();
     for (const job of await this.#opts.store.listJobsByRun(run.id)) {
-      if (job.status === 'completed') results.set(job.instanceKey, jobResultOf(job, join(this.#opts.logsDir, `${job.id}.log`)));
+      if (job.status === 'completed') results.set(job.instanceKey, jobResultOf(job, join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`)));
     }
     return results;
   }
@@ -550,7 +556,9 @@ export class Worker {
       completedAt: new Date().toISOString(),
     });
     try {
-      await access.reporter.completed(this.#handle(run, updated), { conclusion: result.conclusion, output, annotations });
+      let current = updated;
+      if (current.checkRunId === null && current.statusContext === null) current = await this.#queue(access, run, current);
+      await access.reporter.completed(this.#handle(run, current), { conclusion: result.conclusion, output, annotations });
     } catch (error) {
       this.#log.error(`cannot report job ${job.id} (${run.repo} ${job.displayName}) as ${result.conclusion}: ${messageOf(error)}`);
     }
