@@ -120,7 +120,9 @@ program
   .action(
     action(async () => {
       const { serveCommand } = await import('../forge/serve.ts');
-      return serveCommand(cliConfig(globals()));
+      await serveCommand({ config: globals().config });
+      // Serve until a signal stops it (serveCommand exits the process then).
+      return new Promise<number>(() => {});
     }),
   );
 

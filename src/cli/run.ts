@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { Config } from '../config/config.ts';
 import { JobLog } from '../log/job-log.ts';
@@ -13,9 +13,9 @@ import { runJob, type Engine } from '../job/run-job.ts';
 import { runSteps } from '../job/steps.ts';
 import { formatDuration } from '../job/duration.ts';
 import { stateDir } from '../vm/state-dir.ts';
-import { runJobGraph } from '../workflow/graph.ts';
+import { failureIsAllowed, runConclusion, runJobGraph } from '../workflow/graph.ts';
 import type { GithubContext, PlannedJob, Workflow } from '../workflow/model.ts';
-import { parseWorkflow } from '../workflow/parse.ts';
+import { directorySource, loadWorkflows, memorySource } from '../workflow/load.ts';
 import { planWorkflows, type PlanEvent } from '../workflow/planner.ts';
 import { LiveOutput } from './live-output.ts';
 import { table } from './table.ts';
@@ -90,19 +90,12 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
         log.close();
       }
     },
-    { maxParallel: options.maxParallel ?? config.concurrency.maxJobs },
+    { maxParallel: options.maxParallel ?? config.concurrency.maxJobs, contexts: { github, vars: {}, inputs: event.inputs ?? {} } },
   );
   out('');
   out(summaryTable(plan, results));
-  const failed = plan.some((job) => {
-    const result = results.get(job.instance.key);
-    return result && (result.conclusion === 'failure' || result.conclusion === 'timed_out' || result.conclusion === 'cancelled') && !continuesOnError(job);
-  });
-  return failed ? 1 : 0;
-}
-
-function continuesOnError(job: PlannedJob): boolean {
-  return job.instance.job.continueOnError === true;
+  const conclusion = runConclusion(results.values());
+  return conclusion === 'success' || conclusion === 'skipped' ? 0 : 1;
 }
 
 export function summaryTable(plan: PlannedJob[], results: Map<string, JobResult>): string {
@@ -117,7 +110,8 @@ export function summaryTable(plan: PlannedJob[], results: Map<string, JobResult>
         : job.decision.runs
           ? ''
           : job.decision.reason;
-    return [job.instance.key, result.conclusion, result.conclusion === 'skipped' ? '' : formatDuration(result.durationMs), detail];
+    const shown = failureIsAllowed(result) ? `${result.conclusion} (allowed)` : result.conclusion;
+    return [job.instance.key, shown, result.conclusion === 'skipped' ? '' : formatDuration(result.durationMs), detail];
   });
   return table(['JOB', 'RESULT', 'TIME', 'DETAIL'], rows);
 }
@@ -142,31 +136,27 @@ async function localRepository(cwd: string): Promise<LocalRepo> {
 
 /** Workflows from the working tree (so an edited workflow can be tried before committing it). */
 async function loadLocalWorkflows(repoDir: string, folders: string[], only?: string): Promise<Workflow[]> {
-  const files: string[] = [];
+  let loaded;
   if (only) {
-    files.push(relative(repoDir, resolve(only)));
-  } else {
-    for (const folder of folders) {
-      const listed = await execa('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', folder], { cwd: repoDir });
-      files.push(...listed.stdout.split('\n').filter((f) => /\.ya?ml$/.test(f) && !f.slice(folder.length + 1).includes('/')));
-    }
-    if (files.length === 0) throw new Error(`no workflow files in ${folders.join(', ')}: add one (see workflows/ in forgevm's repository for examples) or pass --workflow FILE`);
-  }
-  const workflows: Workflow[] = [];
-  const problems: string[] = [];
-  for (const file of files) {
+    const path = relative(repoDir, resolve(only));
     let text: string;
     try {
-      text = await readFile(join(repoDir, file), 'utf8');
+      text = await readFile(join(repoDir, path), 'utf8');
     } catch {
-      throw new Error(`cannot read workflow ${file}: check the path`);
+      throw new Error(`cannot read workflow ${only}: check the path`);
     }
-    const parsed = parseWorkflow(file, text);
-    problems.push(...parsed.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`));
-    if (parsed.workflow && parsed.problems.length === 0) workflows.push(parsed.workflow);
+    const folder = dirname(path);
+    loaded = await loadWorkflows(memorySource([{ path, text }]), [folder]);
+  } else {
+    loaded = await loadWorkflows(directorySource(repoDir), folders);
+    if (loaded.workflows.length === 0) {
+      throw new Error(`no workflow files in ${folders.join(', ')}: add one (see workflows/ in forgevm's repository for examples) or pass --workflow FILE`);
+    }
   }
-  if (problems.length > 0) throw new Error(`invalid workflow:\n${problems.join('\n')}`);
-  return workflows;
+  if (loaded.problems.length > 0) {
+    throw new Error(`invalid workflow:\n${loaded.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.message}`).join('\n')}`);
+  }
+  return loaded.workflows;
 }
 
 async function localEvent(repo: LocalRepo, options: RunOptions): Promise<PlanEvent> {

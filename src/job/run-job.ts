@@ -10,6 +10,7 @@
  *
  * A job that fails outside its steps gets `error`: one line saying what and what to do.
  */
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageCatalog } from '../config/catalog.ts';
 import type { JobLog } from '../log/job-log.ts';
@@ -18,6 +19,7 @@ import type { Guest } from '../ssh/guest.ts';
 import { SshGuest } from '../ssh/session.ts';
 import type { AccelVerdict } from '../vm/accel.ts';
 import { consoleTail } from '../vm/console.ts';
+import { requireFreeSpace } from '../vm/disk-space.ts';
 import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
 import { lookupImage } from '../vm/images.ts';
 import { bootVm, type Vm } from '../vm/vm.ts';
@@ -29,8 +31,12 @@ export interface Engine {
   catalog: ImageCatalog;
   imagesDir: string;
   jobsRoot: string;
+  /** Serial console logs are kept here after the job folder is gone. */
+  logsDir: string;
   qemu: string;
   accel: AccelVerdict;
+  /** Refuse to start a job with less free disk than this in the state folder. */
+  minFreeBytes: number;
 }
 
 /** Where things are inside the guest, for the step executor. */
@@ -56,6 +62,13 @@ export interface JobRequest {
   onVmStarted?: () => void;
   /** Progress lines about the engine's own phases (boot, settle…), with elapsed ms. */
   onPhase?: (phase: string, elapsedMs: number) => void;
+  /** QEMU is running: its pid and forwarded SSH port. */
+  onBooted?: (vm: { pid: number; port: number }) => void;
+}
+
+/** Where a job's serial console log is kept after teardown. */
+export function consoleLogPath(engine: Engine, jobId: string): string {
+  return join(engine.logsDir, `${jobId}.console.log`);
 }
 
 export async function runJob(engine: Engine, request: JobRequest): Promise<JobResult> {
@@ -76,6 +89,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
   try {
     // boot
     const image = lookupImage(engine.catalog, engine.imagesDir, request.label);
+    await requireFreeSpace(engine.jobsRoot, engine.minFreeBytes);
     dir = await createJobDir(engine.jobsRoot, request.id);
     const workspaceDir = join(dir, 'workspace');
     phase('boot');
@@ -84,6 +98,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
       prepareWorkspace(request.workspace, workspaceDir),
     ]);
     vm = bootedVm;
+    request.onBooted?.({ pid: vm.pid, port: vm.port });
 
     // settle
     phase('settle');
@@ -132,6 +147,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     phase('teardown');
     ssh?.end();
     await vm?.stop();
+    if (vm) await rename(vm.consoleLog, consoleLogPath(engine, request.id)).catch(() => {});
     if (dir) await removeJobDir(dir);
   }
 }

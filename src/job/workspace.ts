@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { execa } from 'execa';
 
 export interface WorkspaceSource {
@@ -40,17 +40,18 @@ export async function prepareWorkspace(source: WorkspaceSource, into: string): P
 }
 
 /**
- * The workspace folder as a tar stream (its contents at the archive root). Plain spawn, not
- * execa: execa drops unread output once the process exits, and the reader here starts late
- * (when the SSH channel opens).
+ * The workspace folder as a tar stream (its contents at the archive root). The reader starts
+ * late (when the SSH channel opens) and a child's unread pipe output is lost once it exits, so
+ * the output goes straight into a PassThrough, whose backpressure then pauses tar.
  */
 export function tarStream(dir: string): { stream: Readable; done: Promise<void> } {
   const child = spawn('tar', ['-c', '-f', '-', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stream = child.stdout.pipe(new PassThrough());
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()).slice(-2000));
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`packing the workspace failed: ${stderr.trim() || `tar exit ${code}`}`))));
   });
-  return { stream: child.stdout, done };
+  return { stream, done };
 }

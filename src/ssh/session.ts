@@ -3,7 +3,7 @@
  * environment file we wrote, changes directory, records its pid (for signals) and execs argv.
  * Only argv (our own paths and the step's shell) crosses the SSH command string, quoted.
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { SshClient } from './connect.ts';
 import type { ExecOptions, ExecResult, Guest } from './guest.ts';
@@ -92,12 +92,11 @@ export class SshGuest implements Guest {
         });
         const stdin = options.stdin;
         if (stdin === undefined) channel.end();
-        else if (typeof stdin === "string" || Buffer.isBuffer(stdin)) {
+        else if (typeof stdin === 'string' || Buffer.isBuffer(stdin)) {
           channel.write(stdin);
           channel.end();
-        }
-        else {
-          stdin.on('error', (streamError) => channel.destroy(streamError));
+        } else {
+          stdin.on('error', () => channel.close());
           stdin.pipe(channel);
         }
       });
@@ -121,9 +120,4 @@ export class SshGuest implements Guest {
       timers.forEach(clearTimeout);
     };
   }
-}
-
-/** Helper for callers that have a Buffer or string and want a Readable. */
-export function readableOf(data: Buffer | string): Readable {
-  return Readable.from([typeof data === 'string' ? Buffer.from(data) : data]);
 }

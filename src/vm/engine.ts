@@ -14,6 +14,10 @@ import { sweepOrphans } from './sweep.ts';
 export interface EngineOptions {
   stateDir: string;
   catalog: ImageCatalog;
+  /** Default: accel.json in the state folder. */
+  accelCacheFile?: string;
+  /** Default 512 MiB. */
+  minFreeBytes?: number;
   /** One line per notable event (the accelerator choice, a sweep). */
   log?: (line: string) => void;
 }
@@ -32,9 +36,17 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     options.log?.(`swept ${swept.removedDirs.length} job folder(s) left by an earlier crash (${swept.killedPids.length} QEMU killed)`);
   }
   const probe = await probeKernel(options.catalog, dirs.images);
-  const accel = await probeAccelerator({ qemu, cacheFile: dirs.accelCache, ...probe });
+  const accel = await probeAccelerator({ qemu, cacheFile: options.accelCacheFile ?? dirs.accelCache, ...probe });
   options.log?.(accel.reason);
-  return { catalog: options.catalog, imagesDir: dirs.images, jobsRoot: dirs.jobs, qemu, accel };
+  return {
+    catalog: options.catalog,
+    imagesDir: dirs.images,
+    jobsRoot: dirs.jobs,
+    logsDir: dirs.logs,
+    qemu,
+    accel,
+    minFreeBytes: options.minFreeBytes ?? 512 * 1024 ** 2,
+  };
 }
 
 /** Any present image with a kernel of its own serves for the KVM probe. */
