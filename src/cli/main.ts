@@ -120,7 +120,15 @@ program
   .action(
     action(async () => {
       const { serveCommand } = await import('../forge/serve.ts');
-      await serveCommand({ config: globals().config });
+      const { startWorker } = await import('../scheduler/start-worker.ts');
+      const engine = await cliEngine(cliConfig(globals()));
+      await serveCommand({
+        config: globals().config,
+        startWorker: async (context) => {
+          const worker = await startWorker({ ...context, engine });
+          return { wake: () => worker.notify(), stop: () => worker.stop() };
+        },
+      });
       // Serve until a signal stops it (serveCommand exits the process then).
       return new Promise<number>(() => {});
     }),

@@ -9,8 +9,8 @@ import { execa } from 'execa';
 import type { Config } from '../config/config.ts';
 import { JobLog } from '../log/job-log.ts';
 import type { JobResult } from '../job/result.ts';
-import { runJob, type Engine } from '../job/run-job.ts';
-import { runSteps } from '../job/steps.ts';
+import type { Engine } from '../job/run-job.ts';
+import { runPlannedJob } from '../job/run-planned-job.ts';
 import { formatDuration } from '../job/duration.ts';
 import { stateDir } from '../vm/state-dir.ts';
 import { failureIsAllowed, runConclusion, runJobGraph } from '../workflow/graph.ts';
@@ -61,29 +61,17 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
       const detach = live.attach(job.instance.key, log);
       try {
         log.meta(`── ${job.instance.key} on ${job.instance.runsOn}`);
-        return await runJob(engine, {
+        return await runPlannedJob(engine, {
           id,
-          label: job.instance.runsOn,
+          job,
+          needs,
+          github,
+          inputs: event.inputs ?? {},
           workspace: { repoDir: repo.dir, sha: repo.sha, branch: repo.branch },
           repoName: basename(repo.dir),
           log,
           signal,
-          runSteps: (guest, jobLog, layout, stepSignal) =>
-            runSteps(
-              guest,
-              jobLog,
-              {
-                instance: job.instance,
-                github,
-                needs,
-                inputs: event.inputs ?? {},
-                vars: {},
-                workspace: layout.workspace,
-                tempDir: layout.tempDir,
-                defaultTimeoutMinutes: config.defaultTimeoutMinutes,
-              },
-              stepSignal,
-            ),
+          defaultTimeoutMinutes: config.defaultTimeoutMinutes,
         });
       } finally {
         detach();
