@@ -113,6 +113,7 @@ jobs:
   });
 
   it('fails with the exit code and stderr of the failing step, and keeps the console log', async () => {
+    const live: Buffer[] = [];
     const result = await runJob(
       h.engine,
       request(
@@ -130,6 +131,7 @@ jobs:
       - name: Never runs
         run: echo unreachable
 `,
+        { onConsole: (chunk) => live.push(chunk) },
       ),
     );
     const log = await readFile(result.logPath, 'utf8');
@@ -144,6 +146,8 @@ jobs:
     const consoleText = await readFile(consoleLogPath(h.engine, 'fail'), 'utf8');
     expect(consoleText).toMatch(/Linux version|tiny: .*root/);
     expect(consoleText).toMatch(/tiny: .*sshd up/);
+    // …and streamed live while the VM booted.
+    expect(Buffer.concat(live).toString()).toMatch(/tiny: .*seed applied/);
   });
 });
 

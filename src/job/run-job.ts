@@ -18,7 +18,7 @@ import { connectSsh, type SshClient } from '../ssh/connect.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { SshGuest } from '../ssh/session.ts';
 import type { AccelVerdict } from '../vm/accel.ts';
-import { consoleTail } from '../vm/console.ts';
+import { consoleTail, followConsole } from '../vm/console.ts';
 import { requireFreeSpace } from '../vm/disk-space.ts';
 import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
 import { lookupImage } from '../vm/images.ts';
@@ -64,6 +64,11 @@ export interface JobRequest {
   onPhase?: (phase: string, elapsedMs: number) => void;
   /** QEMU is running: its pid and forwarded SSH port. */
   onBooted?: (vm: { pid: number; port: number }) => void;
+  /**
+   * The serial console, live, from QEMU's start until SSH is up. It stops before the steps run:
+   * the console and the step output would otherwise interleave.
+   */
+  onConsole?: (chunk: Buffer) => void;
 }
 
 /** Where a job's serial console log is kept after teardown. */
@@ -86,6 +91,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
   let dir: string | undefined;
   let vm: Vm | undefined;
   let ssh: SshClient | undefined;
+  let stopConsole: (() => void) | undefined;
   try {
     // boot
     const image = lookupImage(engine.catalog, engine.imagesDir, request.label);
@@ -99,6 +105,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     ]);
     vm = bootedVm;
     request.onBooted?.({ pid: vm.pid, port: vm.port });
+    stopConsole = request.onConsole ? followConsole(vm.consoleLog, request.onConsole) : undefined;
 
     // settle
     phase('settle');
@@ -118,6 +125,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     const guest = new SshGuest(ssh, vm.user, home, layout.tempDir);
 
     // prepare
+    stopConsole?.();
     phase('prepare');
     const tar = tarStream(workspaceDir);
     await Promise.all([guest.extractTar(tar.stream, layout.workspace), tar.done]);
@@ -144,6 +152,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     });
   } finally {
     // teardown
+    stopConsole?.();
     phase('teardown');
     ssh?.end();
     await vm?.stop();

@@ -23,6 +23,8 @@ export interface PlannedJobRequest {
   signal: AbortSignal;
   defaultTimeoutMinutes: number;
   onVmStarted?: () => void;
+  /** The boot console, live, until SSH is up (see JobRequest.onConsole). */
+  onConsole?: (chunk: Buffer) => void;
 }
 
 export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promise<JobResult> {
@@ -35,6 +37,7 @@ export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promi
     log: request.log,
     signal: request.signal,
     onVmStarted: request.onVmStarted,
+    onConsole: request.onConsole,
     runSteps: (guest, log, layout, signal) =>
       runSteps(
         guest,
