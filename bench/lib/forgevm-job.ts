@@ -1,0 +1,118 @@
+/**
+ * One forgevm job through the real engine (runJob) and step executor (runSteps), from a
+ * workflow written as YAML, with the engine's phase timings and the moment the first byte of
+ * step output reached the job log.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { JobLog } from '../../src/log/job-log.ts';
+import type { JobResult } from '../../src/job/result.ts';
+import { runJob, type Engine } from '../../src/job/run-job.ts';
+import { runSteps } from '../../src/job/steps.ts';
+import type { GithubContext, JobInstance } from '../../src/workflow/model.ts';
+import { parseWorkflow } from '../../src/workflow/parse.ts';
+
+export interface TimedJob {
+  result: JobResult;
+  /** ms from the call to runJob ("job accepted") to each engine phase. */
+  phases: Record<string, number>;
+  /** ms from "job accepted" to the first step output byte in the log; undefined if none came. */
+  firstOutputMs?: number;
+  /** ms from "job accepted" to runJob returning (teardown included). */
+  totalMs: number;
+  logBytes: number;
+}
+
+export interface JobSpec {
+  engine: Engine;
+  repo: { dir: string; sha: string };
+  logsDir: string;
+  /** The step's `run:` text. */
+  run: string;
+  logCapBytes?: number;
+  /** Called when the first step output arrives (e.g. to start a clock for a stream). */
+  onFirstOutput?: () => void;
+}
+
+export function jobInstance(run: string): JobInstance {
+  const yaml = `on: push\njobs:\n  bench:\n    runs-on: tiny\n    steps:\n      - run: ${JSON.stringify(run)}\n`;
+  const { workflow, problems } = parseWorkflow('.forgevm/workflows/bench.yml', yaml);
+  if (!workflow || problems.length) throw new Error(`bench workflow is invalid: ${problems.map((p) => p.message).join('; ')}`);
+  const job = workflow.jobs[0]!;
+  return {
+    workflow,
+    job,
+    key: job.id,
+    displayName: job.id,
+    matrix: {},
+    strategy: { failFast: true, jobIndex: 0, jobTotal: 1 },
+    runsOn: job.runsOn,
+  };
+}
+
+function github(sha: string): GithubContext {
+  return {
+    event_name: 'push',
+    event: {},
+    sha,
+    ref: 'refs/heads/main',
+    ref_name: 'main',
+    ref_type: 'branch',
+    head_ref: '',
+    base_ref: '',
+    repository: 'bench/repo',
+    repository_owner: 'bench',
+    run_id: '1',
+    run_number: '1',
+    run_attempt: '1',
+    actor: 'bench',
+    workflow: 'bench',
+    server_url: 'https://github.com',
+    api_url: 'https://api.github.com',
+  };
+}
+
+export async function runTimedJob(spec: JobSpec): Promise<TimedJob> {
+  const id = `bench-${randomBytes(4).toString('hex')}`;
+  const instance = jobInstance(spec.run);
+  const log = new JobLog(join(spec.logsDir, `${id}.log`), spec.logCapBytes ?? 100 * 1024 ** 2);
+  const phases: Record<string, number> = {};
+  let firstOutputMs: number | undefined;
+  const accepted = performance.now();
+  const detach = log.onData((_chunk, channel) => {
+    if (channel === 'stdout' && firstOutputMs === undefined) {
+      firstOutputMs = performance.now() - accepted;
+      spec.onFirstOutput?.();
+    }
+  });
+  try {
+    const result = await runJob(spec.engine, {
+      id,
+      label: instance.runsOn,
+      workspace: { repoDir: spec.repo.dir, sha: spec.repo.sha, branch: 'main' },
+      repoName: 'repo',
+      log,
+      onPhase: (name) => (phases[name] = performance.now() - accepted),
+      runSteps: (guest, jobLog, layout, signal) =>
+        runSteps(
+          guest,
+          jobLog,
+          {
+            instance,
+            github: github(spec.repo.sha),
+            needs: {},
+            inputs: {},
+            vars: {},
+            workspace: layout.workspace,
+            tempDir: layout.tempDir,
+            defaultTimeoutMinutes: 10,
+          },
+          signal,
+        ),
+    });
+    return { result, phases, firstOutputMs, totalMs: performance.now() - accepted, logBytes: log.size };
+  } finally {
+    detach();
+    log.close();
+  }
+}
