@@ -13,7 +13,7 @@ import { writeBootKernel } from './boot-kernel.ts';
 import { fetchDebs, pruneDebCache, resolveKernelPackage } from './debian-packages.ts';
 import { checkSharedLibraries, finishDiskTree, layGuestFiles, linkBusyboxApplets, copyModules, unpackDebs } from './disk-tree.ts';
 import { buildInitramfs } from './initramfs.ts';
-import { resolveModuleOrder } from './kernel-modules.ts';
+import { resolveModuleOrder, type KernelModule } from './kernel-modules.ts';
 import {
   DISK_SIZE_MIB,
   GUEST_DIR,
@@ -21,7 +21,7 @@ import {
   KERNEL_META_PACKAGE,
   LINKED_BINARIES,
   PRUNED_PATHS,
-  ROOTFS_MODULES,
+  ROOTFS_MODULE_GROUPS,
   ROOTFS_PACKAGES,
   tinyRecipeHash,
 } from './recipe.ts';
@@ -109,16 +109,23 @@ async function assemble(staging: string, debCache: string, recipeHash: string, l
   log(`kernel ${kernelVersion} written as ${kernelFormat}`);
 
   const initramfsModules = await resolveModuleOrder(modulesDir, INITRAMFS_MODULES);
-  const rootfsModules = await resolveModuleOrder(modulesDir, ROOTFS_MODULES, initramfsModules);
   log(`initramfs modules: ${initramfsModules.map((m) => m.name).join(' ')}`);
-  log(`disk modules: ${rootfsModules.map((m) => m.name).join(' ')}`);
+  const rootfsGroups: KernelModule[][] = [];
+  for (const group of ROOTFS_MODULE_GROUPS) {
+    // Each group is loaded in parallel with the others: it must not rely on another group's modules.
+    const resolved = await resolveModuleOrder(modulesDir, group, [...initramfsModules, ...rootfsGroups.flat()]);
+    rootfsGroups.push(resolved);
+    log(`disk modules (group ${rootfsGroups.length}): ${resolved.map((m) => m.name).join(' ')}`);
+  }
 
   log(`unpacking ${rootfsDebs.length} packages for the root disk`);
   await unpackDebs(rootfsDebs.map((d) => d.file), diskTree);
   await checkSharedLibraries(diskTree, LINKED_BINARIES);
   const linked = await linkBusyboxApplets(diskTree);
   log(`linked ${linked} busybox applets`);
-  await copyModules(modulesDir, rootfsModules, path.join(diskTree, 'lib/modules', kernelVersion), 'tiny-rootfs.load');
+  for (const [i, group] of rootfsGroups.entries()) {
+    await copyModules(modulesDir, group, path.join(diskTree, 'lib/modules', kernelVersion), `tiny-rootfs-${i + 1}.load`);
+  }
   await finishDiskTree(diskTree, PRUNED_PATHS);
   await layGuestFiles(path.join(GUEST_DIR, 'rootfs'), diskTree);
 
