@@ -10,8 +10,8 @@ sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
 
 # QEMU and its tools, git for workspaces, util-linux's setpriv (QEMU dies with forgevm),
-# e2fsprogs' mkfs.ext4 (image build), iproute2/procps (tests look at ports and processes).
-packages=(qemu-system-x86 qemu-utils genisoimage git util-linux e2fsprogs iproute2 procps ca-certificates openssh-client)
+# e2fsprogs and xz-utils (image build), iproute2/procps (tests look at ports and processes).
+packages=(qemu-system-x86 qemu-utils genisoimage git util-linux e2fsprogs xz-utils iproute2 procps ca-certificates openssh-client)
 
 echo "==> Debian packages: ${packages[*]}"
 "${sudo[@]}" apt-get update -qq
