@@ -16,29 +16,11 @@ import { parseWorkflow } from '../src/workflow/parse.ts';
 import { planWorkflows } from '../src/workflow/planner.ts';
 import { LocalGuest } from './support/local-guest.ts';
 import { githubContext } from './support/job-model.ts';
+import { expectationsOf, instancesOf } from './support/semantics-expectations.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'workflows', 'semantics');
 const root = mkdtempSync(join(tmpdir(), 'forgevm-fixtures-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-interface Expectations {
-  jobs: Record<string, string>;
-  instances: Record<string, number>;
-  run: string;
-}
-
-/** Reads the `# expect:` header; `job[a, b]` names the matrix instance `job (a, b)`. */
-function expectationsOf(text: string): Expectations {
-  const line = (name: string) => new RegExp(`^# ${name}: (.*)$`, 'm').exec(text)?.[1] ?? '';
-  const pairs = (s: string) =>
-    s
-      .split(/,\s*(?![^[]*\])/)
-      .filter(Boolean)
-      .map((p) => p.split('=').map((x) => x.trim()) as [string, string]);
-  const jobs = Object.fromEntries(pairs(line('expect')).map(([k, v]) => [k.replace(/^([^[]+)\[(.*)\]$/, '$1 ($2)'), v]));
-  const instances = Object.fromEntries(pairs(line('expect-instances')).map(([k, v]) => [k, Number(v)]));
-  return { jobs, instances, run: line('expect-run') };
-}
 
 async function runFixture(file: string) {
   const text = readFileSync(join(FIXTURES, file), 'utf8');
@@ -100,7 +82,7 @@ describe('semantics fixtures on the host', () => {
       }
       expect(conclusions).toEqual(expected.jobs);
       for (const [job, count] of Object.entries(expected.instances)) {
-        expect([...results.keys()].filter((k) => k === job || k.startsWith(`${job} (`))).toHaveLength(count);
+        expect(instancesOf(results.keys(), job)).toHaveLength(count);
       }
       expect(runConclusion(results.values())).toBe(expected.run);
       if (file === 'timeouts.yml') expect(logs.job_timeout).toContain('cleanup after job timeout\n');

@@ -8,6 +8,7 @@ export class LiveOutput {
   #running = 0;
   #partial = new Map<string, string>();
 
+  /** `write` gets whole lines without the last line end, like `console.log` (it adds its own). */
   constructor(private write: (text: string) => void, private prefixAlways = false) {}
 
   attach(key: string, log: JobLog): () => void {
@@ -16,7 +17,7 @@ export class LiveOutput {
     return () => {
       detach();
       const rest = this.#partial.get(key);
-      if (rest) this.write(`${this.#prefix(key)}${rest}\n`);
+      if (rest) this.write(`${this.#prefix(key)}${rest}`);
       this.#partial.delete(key);
       this.#running--;
     };
@@ -32,6 +33,6 @@ export class LiveOutput {
     this.#partial.set(key, lines.pop() ?? '');
     if (lines.length === 0) return;
     const prefix = this.#prefix(key);
-    this.write(lines.map((line) => `${prefix}${line}\n`).join(''));
+    this.write(lines.map((line) => `${prefix}${line}`).join('\n'));
   }
 }

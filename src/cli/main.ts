@@ -36,8 +36,9 @@ program
   .option('--event-file <file>', 'JSON payload for github.event')
   .option('--input <name=value>', 'workflow_dispatch input (repeatable)', collect, [])
   .option('-p, --max-parallel <n>', 'jobs to run at once', (v) => Number.parseInt(v, 10))
+  .option('--json <file>', 'also write the results (run and job conclusions, steps) as JSON to this file')
   .action(
-    action(async (options: { workflow?: string; job?: string; image?: string; event?: string; eventFile?: string; input: string[]; maxParallel?: number }) => {
+    action(async (options: { workflow?: string; job?: string; image?: string; event?: string; eventFile?: string; input: string[]; maxParallel?: number; json?: string }) => {
       const { runCommand } = await import('./run.ts');
       const config = cliConfig(globals());
       const engine = await cliEngine(config);

@@ -3,12 +3,12 @@
  * same engine the forge app uses. Output streams live; a summary table ends the run.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import type { Config } from '../config/config.ts';
 import { JobLog } from '../log/job-log.ts';
-import type { JobResult } from '../job/result.ts';
+import type { JobConclusion, JobResult, StepResult } from '../job/result.ts';
 import type { Engine } from '../job/run-job.ts';
 import { runPlannedJob } from '../job/run-planned-job.ts';
 import { formatDuration } from '../job/duration.ts';
@@ -28,6 +28,28 @@ export interface RunOptions {
   eventFile?: string;
   input: string[];
   maxParallel?: number;
+  /** Also write the results as JSON to this file (for scripts and tests; see RunReport). */
+  json?: string;
+  /** Show each VM's serial console while it boots. */
+  console?: boolean;
+}
+
+/** What `--json FILE` writes: the run's conclusion and every job instance's result. */
+export interface RunReport {
+  conclusion: JobConclusion;
+  jobs: Array<{
+    /** The instance key shown in the summary, e.g. `build (linux, 2)`. */
+    key: string;
+    job: string;
+    conclusion: JobConclusion;
+    /** True when the job failed but `continue-on-error` kept the run from failing. */
+    allowedFailure: boolean;
+    durationMs: number;
+    error?: string;
+    logPath: string;
+    steps: Array<Pick<StepResult, 'name' | 'id' | 'outcome' | 'conclusion' | 'exitCode' | 'timedOut' | 'durationMs'>>;
+    outputs: Record<string, string>;
+  }>;
 }
 
 export async function runCommand(config: Config, engine: Engine, options: RunOptions, out: (s: string) => void): Promise<number> {
@@ -72,6 +94,7 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
           log,
           signal,
           defaultTimeoutMinutes: config.defaultTimeoutMinutes,
+          onConsole: options.console ? (chunk) => process.stderr.write(chunk) : undefined,
         });
       } finally {
         detach();
@@ -83,18 +106,37 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
   out('');
   out(summaryTable(plan, results));
   const conclusion = runConclusion(results.values());
+  if (options.json) await writeFile(options.json, `${JSON.stringify(runReport(conclusion, results), null, 2)}\n`);
   return conclusion === 'success' || conclusion === 'skipped' ? 0 : 1;
+}
+
+export function runReport(conclusion: JobConclusion, results: Map<string, JobResult>): RunReport {
+  return {
+    conclusion,
+    jobs: [...results].map(([key, r]) => ({
+      key,
+      job: key.replace(/ \(.*\)$/, ''),
+      conclusion: r.conclusion,
+      allowedFailure: failureIsAllowed(r),
+      durationMs: r.durationMs,
+      ...(r.error ? { error: r.error } : {}),
+      logPath: r.logPath,
+      steps: r.steps.map(({ name, id, outcome, conclusion: c, exitCode, timedOut, durationMs }) => ({ name, id, outcome, conclusion: c, exitCode, timedOut, durationMs })),
+      outputs: r.outputs,
+    })),
+  };
 }
 
 export function summaryTable(plan: PlannedJob[], results: Map<string, JobResult>): string {
   const rows = plan.map((job) => {
     const result = results.get(job.instance.key);
     if (!result) return [job.instance.key, 'not run', '', ''];
-    const failedStep = result.steps.find((step) => step.outcome === 'failure');
+    // The step that failed the job; else one that failed under continue-on-error.
+    const failedStep = result.steps.find((step) => step.conclusion === 'failure') ?? result.steps.find((step) => step.outcome === 'failure');
     const detail = result.error
       ? result.error.split('\n')[0]!
       : failedStep
-        ? `step "${failedStep.name}" failed${failedStep.exitCode !== null ? ` (exit ${failedStep.exitCode})` : ''}`
+        ? `step "${failedStep.name}" ${failedStep.timedOut ? 'timed out' : 'failed'}${failedStep.exitCode !== null ? ` (exit ${failedStep.exitCode})` : ''}${failedStep.conclusion === 'failure' ? '' : ', continued (continue-on-error)'}`
         : job.decision.runs
           ? ''
           : job.decision.reason;
