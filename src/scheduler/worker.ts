@@ -489,6 +489,9 @@ export class Worker {
     }
     const log = new JobLog(logPath, this.#opts.logCapBytes);
     let tail: LiveTail | undefined;
+    // Awaited before the completion is sent: a late "in progress" would otherwise land after it
+    // (Forgejo then shows the commit as pending for good).
+    let startReport: Promise<void> | undefined;
     try {
       const started = await store.transitionJob(job.id, 'queued', { status: 'in_progress', startedAt: new Date().toISOString() });
       if (!started) throw new Error(`job ${job.id} was no longer queued (another worker took it)`);
@@ -522,12 +525,13 @@ export class Worker {
         log,
         signal,
         onVmStarted: () => {
-          access.reporter.inProgress(handle, new Date().toISOString()).catch((e) => this.#log.warn(`cannot mark job ${job.id} in progress: ${messageOf(e)}`));
+          startReport = access.reporter.inProgress(handle, new Date().toISOString()).catch((e) => this.#log.warn(`cannot mark job ${job.id} in progress: ${messageOf(e)}`));
           tail = new LiveTail(log, access.reporter, handle, (e) => this.#log.warn(`cannot update the log tail of job ${job.id}: ${messageOf(e)}`), this.#opts.progressIntervalMs);
         },
       });
       await tail?.stop();
       tail = undefined;
+      await startReport;
       await this.#complete(access, run, started, result);
       return result;
     } finally {
