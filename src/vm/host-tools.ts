@@ -1,5 +1,7 @@
 /** The host programs the engine drives, and the one-line fix when one is missing. */
-import { execa } from 'execa';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export interface HostTool {
   command: string;
@@ -21,10 +23,18 @@ export class MissingToolError extends Error {
   }
 }
 
-/** Resolve a tool's path, or undefined. */
-export async function findTool(tool: HostTool): Promise<string | undefined> {
-  const result = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool.command], { reject: false });
-  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+/** Resolve a tool's path on PATH, or undefined. */
+export async function findTool(tool: HostTool, path = process.env.PATH ?? ''): Promise<string | undefined> {
+  for (const dir of path.split(':').filter(Boolean)) {
+    const candidate = join(dir, tool.command);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 export async function requireTool(tool: HostTool): Promise<string> {
