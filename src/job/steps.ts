@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Guest } from '../ssh/guest.ts';
+import type { Guest, GuestFile } from '../ssh/guest.ts';
 import type { JobLog } from '../log/job-log.ts';
 import { LogCapExceeded } from '../log/job-log.ts';
 import type { GithubContext, JobInstance, NeedsEntry, StepDef } from '../workflow/model.ts';
@@ -107,7 +107,13 @@ class StepsRun {
         this.#log.meta(`✘ job timed out after ${minutes} minute${minutes === 1 ? '' : 's'} (timeout-minutes)`);
         this.#jobAbort.abort();
       }, minutes * 60_000);
-      await this.#guest.writeFile(eventPath(this.#input.tempDir), JSON.stringify(this.#input.github.event ?? {}));
+      // Each guest call is a round trip (slow in an emulated guest): ask whether bash exists
+      // while the event file is written, instead of before the first step.
+      const needsBashProbe = this.#input.instance.job.steps.some((step) => step.run !== undefined);
+      await Promise.all([
+        this.#guest.writeFile(eventPath(this.#input.tempDir), JSON.stringify(this.#input.github.event ?? {})),
+        needsBashProbe ? this.#hasBash() : undefined,
+      ]);
       for (const step of this.#input.instance.job.steps) {
         if (this.#fatal !== undefined) this.#results.push(this.#skipped(step, 'the job already failed'));
         else this.#results.push(await this.#runStep(step));
@@ -290,6 +296,9 @@ class StepsRun {
       return this.#finishEarly(step, `if: ${messageOf(err)}`);
     }
     if (!runs) return this.#skipped(step, step.if !== undefined ? `if: ${step.if.trim()}` : this.#cancelled ? 'the job was cancelled' : 'an earlier step failed');
+    // Whether the step runs as cleanup after a cancel or timeout is decided with its `if:`: a
+    // cancel that lands while its files are written must still stop it, not grant it cleanup time.
+    const asCleanup = this.#cancelled;
 
     const name = this.#displayName(step, contexts);
     const startedAt = new Date();
@@ -303,7 +312,7 @@ class StepsRun {
     let outputs: Record<string, string> = {};
     try {
       continueOnError = this.#flag(step.continueOnError, contexts, `continue-on-error of step "${name}"`);
-      const executed = step.uses !== undefined ? await this.#checkout(step) : await this.#runScript(step, name);
+      const executed = step.uses !== undefined ? await this.#checkout(step) : await this.#runScript(step, name, asCleanup);
       outcome = executed.outcome;
       exitCode = executed.exitCode;
       timedOut = executed.timedOut;
@@ -356,7 +365,7 @@ class StepsRun {
     return { outcome: message ? 'failure' : 'success', exitCode: null, timedOut: false, outputs: {}, ...(message ? { message } : {}) };
   }
 
-  async #runScript(step: StepDef, name: string): Promise<Executed> {
+  async #runScript(step: StepDef, name: string, asCleanup: boolean): Promise<Executed> {
     const { job, workflow } = this.#input.instance;
     const key = randomUUID();
     const files = stepFiles(this.#input.tempDir, key);
@@ -401,14 +410,26 @@ class StepsRun {
     if (badName !== undefined) throw new Error(`environment variable name "${badName}" is invalid: use letters, digits and _ and do not start with a digit`);
 
     const scriptPath = posix.join(this.#input.tempDir, `${key}${shell.extension}`);
-    await this.#guest.writeFile(scriptPath, shell.wrap(script), 0o755);
-    for (const file of Object.values(files)) await this.#guest.writeFile(file, '');
-    if (dirSpec !== undefined && !(await this.#isDirectory(cwd))) {
+    // Each guest call is a round trip that costs processes in the guest: the script and the
+    // empty file-command files go in one batch where the guest supports it.
+    const stepFilesToWrite: GuestFile[] = [
+      { path: scriptPath, content: shell.wrap(script), mode: 0o755 },
+      ...Object.values(files).map((file) => ({ path: file, content: '' })),
+    ];
+    const guest = this.#guest;
+    const [cwdExists] = await Promise.all([
+      dirSpec === undefined || this.#isDirectory(cwd),
+      guest.writeFiles
+        ? guest.writeFiles(stepFilesToWrite)
+        : Promise.all(stepFilesToWrite.map((file) => guest.writeFile(file.path, file.content, file.mode))),
+    ]);
+    if (!cwdExists) {
       throw new Error(`working-directory ${cwd} does not exist in the guest; create it in an earlier step or fix the path`);
     }
 
     // Cleanup steps after a cancel or job timeout must not be killed by that same signal.
-    const parent = this.#cancelled ? AbortSignal.timeout(CLEANUP_LIMIT_MINUTES * 60_000) : this.#jobAbort.signal;
+    const parent = asCleanup ? AbortSignal.timeout(CLEANUP_LIMIT_MINUTES * 60_000) : this.#jobAbort.signal;
+    if (parent.aborted) return { outcome: 'cancelled', exitCode: null, timedOut: false, outputs: {} };
     const stepAbort = new AbortController();
     let timedOut = false;
     let capHit = false;
@@ -471,15 +492,15 @@ class StepsRun {
         return ''; // the script deleted it: nothing to apply
       }
     };
-    const envPairs = parseKeyValueFile(await read(files.env), 'GITHUB_ENV');
+    const [envText, outputText, pathText, summary] = await Promise.all([read(files.env), read(files.output), read(files.path), read(files.summary)]);
+    const envPairs = parseKeyValueFile(envText, 'GITHUB_ENV');
     for (const [name] of envPairs) {
       if (!isValidEnvName(name)) {
         throw new FileCommandError(`GITHUB_ENV: "${name}" is not a valid environment variable name (letters, digits, _; not starting with a digit)`);
       }
     }
-    const outputPairs = parseKeyValueFile(await read(files.output), 'GITHUB_OUTPUT');
-    const paths = parsePathFile(await read(files.path));
-    const summary = await read(files.summary);
+    const outputPairs = parseKeyValueFile(outputText, 'GITHUB_OUTPUT');
+    const paths = parsePathFile(pathText);
     for (const [name, value] of envPairs) this.#env[name] = value;
     this.#prependPath = addPathEntries(this.#prependPath, paths);
     if (Buffer.byteLength(summary) > SUMMARY_LIMIT_BYTES) {

@@ -27,6 +27,13 @@ export interface ExecResult {
   signal: string | null;
 }
 
+export interface GuestFile {
+  path: string;
+  content: string | Buffer;
+  /** Default 0o644. */
+  mode?: number;
+}
+
 export interface Guest {
   /** Login user and its home folder. */
   readonly user: string;
@@ -38,6 +45,11 @@ export interface Guest {
   exec(argv: string[], options?: ExecOptions): Promise<ExecResult>;
   /** Create or replace a file (parents are created). */
   writeFile(path: string, content: string | Buffer, mode?: number): Promise<void>;
+  /**
+   * Create or replace several files at once (parents are created); one round trip instead of
+   * one per file. Optional: callers fall back to writeFile for guests without it.
+   */
+  writeFiles?(files: GuestFile[]): Promise<void>;
   /** Read a whole (small) file; rejects if it does not exist. */
   readFile(path: string): Promise<Buffer>;
   /** Stream a tar archive into the guest and unpack it under remoteDir (created if missing). */

@@ -1,16 +1,25 @@
 /**
- * `Guest` over an SSH connection. Every command runs through one fixed wrapper: it sources an
- * environment file we wrote, changes directory, records its pid (for signals) and execs argv.
+ * `Guest` over an SSH connection. Every command runs through one fixed wrapper: it loads the
+ * environment we send, changes directory, records its pid (for signals) and execs argv.
  * Only argv (our own paths and the step's shell) crosses the SSH command string, quoted.
+ *
+ * Each SSH exec costs a round trip that is slow in an emulated guest, so a command without
+ * stdin of its own gets its environment on stdin (read to EOF, then exec: the command sees an
+ * empty stdin, as before); only a command that needs stdin gets an environment file first.
  */
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
 import type { SshClient } from './connect.ts';
-import type { ExecOptions, ExecResult, Guest } from './guest.ts';
+import type { ExecOptions, ExecResult, Guest, GuestFile } from './guest.ts';
 import { envFile, shellJoin, shellQuote } from './shell-quote.ts';
+import { tarArchive } from './tar-archive.ts';
 
 // $1 env file, $2 pid file, $3 directory, rest argv. Constant text: no data is ever spliced in.
 const WRAPPER = `. "$1" && echo $$ > "$2" && cd "$3" && shift 3 && exec "$@"`;
+// The same with the env file's text on stdin: $1 pid file, $2 directory, rest argv. `cat` reads
+// to EOF, so the command starts with stdin at EOF. Values are single-quoted by envFile().
+const STDIN_ENV_WRAPPER = `eval "$(cat)" && echo $$ > "$1" && cd "$2" && shift 2 && exec "$@"`;
 
 const CANCEL_TERM_AFTER_MS = 7_500;
 const CANCEL_KILL_AFTER_MS = 2_500;
@@ -32,13 +41,23 @@ export class SshGuest implements Guest {
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new Error('exec needs a command');
     const id = `${++this.#counter}-${randomBytes(3).toString('hex')}`;
-    const envPath = `${this.#runtimeDir}/exec-${id}.env`;
     const pidPath = `${this.#runtimeDir}/exec-${id}.pid`;
-    await this.writeFile(envPath, envFile(options.env ?? {}), 0o600);
-    const command = shellJoin(['sh', '-c', WRAPPER, 'forgevm-exec', envPath, pidPath, options.cwd ?? this.home, ...argv]);
+    const env = envFile(options.env ?? {});
+    const cwd = options.cwd ?? this.home;
+    let command: string;
+    let run: Pick<ExecOptions, 'stdin' | 'onStdout' | 'onStderr'> = options;
+    if (options.stdin === undefined) {
+      // The pid file's folder must exist before the wrapper writes to it.
+      command = `mkdir -p ${shellQuote(this.#runtimeDir)} && ${shellJoin(['sh', '-c', STDIN_ENV_WRAPPER, 'forgevm-exec', pidPath, cwd, ...argv])}`;
+      run = { ...options, stdin: env };
+    } else {
+      const envPath = `${this.#runtimeDir}/exec-${id}.env`;
+      await this.writeFile(envPath, env, 0o600);
+      command = shellJoin(['sh', '-c', WRAPPER, 'forgevm-exec', envPath, pidPath, cwd, ...argv]);
+    }
     const stopCancel = options.signal ? this.#onAbort(options.signal, pidPath) : () => {};
     try {
-      return await this.#run(command, options);
+      return await this.#run(command, run);
     } finally {
       stopCancel();
     }
@@ -49,6 +68,24 @@ export class SshGuest implements Guest {
     const command = `mkdir -p ${shellQuote(dir)} && cat > ${shellQuote(path)} && chmod ${mode.toString(8)} ${shellQuote(path)}`;
     const result = await this.#run(command, { stdin: content });
     if (result.code !== 0) throw new Error(`could not write ${path} in the guest (exit ${result.code ?? result.signal})`);
+  }
+
+  /** All files in one `tar -x` at the guest's root: one command instead of one per file. */
+  async writeFiles(files: GuestFile[]): Promise<void> {
+    if (files.length === 0) return;
+    const archive = tarArchive(
+      files.map((file) => ({
+        path: posix.resolve(this.home, file.path).slice(1),
+        content: typeof file.content === 'string' ? Buffer.from(file.content) : file.content,
+        mode: file.mode ?? 0o644,
+      })),
+    );
+    const errors: Buffer[] = [];
+    const result = await this.#run('tar -x -f - -C /', { stdin: archive, onStderr: (chunk) => errors.push(chunk) });
+    if (result.code !== 0) {
+      const names = files.map((file) => file.path).join(', ');
+      throw new Error(`could not write ${names} in the guest (exit ${result.code ?? result.signal}): ${Buffer.concat(errors).toString().trim().slice(-300)}`);
+    }
   }
 
   async readFile(path: string): Promise<Buffer> {

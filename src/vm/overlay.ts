@@ -19,16 +19,31 @@ export async function createOverlay(image: LocalImage, overlay: string): Promise
   }
 }
 
+/**
+ * Base images that passed the checks below, by path, with the file identity they had then. The
+ * base is never written, so the same inode, size and mtime means the same verdict: later jobs
+ * skip two `qemu-img` runs. A rebuilt or re-pulled image is a new file and is checked again.
+ */
+const checkedBases = new Map<string, string>();
+
 /** Cheap checks only (this runs for every job): format header and, for qcow2, the image's own size bookkeeping. */
 export async function checkBaseImage(image: LocalImage): Promise<void> {
   const fix = image.spec.builtin
     ? `rebuild it with "forgevm image build ${image.label} --force"`
     : `download it again with "forgevm image pull ${image.label} --force"`;
+  let identity: string;
   try {
-    await stat(image.disk);
+    const info = await stat(image.disk);
+    identity = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${image.spec.format}`;
   } catch {
     throw new BrokenImageError(`image "${image.label}" is not present at ${image.disk}: ${image.spec.builtin ? `build it with "forgevm image build ${image.label}"` : `download it with "forgevm image pull ${image.label}"`}`);
   }
+  if (checkedBases.get(image.disk) === identity) return;
+  await inspectBaseImage(image, fix);
+  checkedBases.set(image.disk, identity);
+}
+
+async function inspectBaseImage(image: LocalImage, fix: string): Promise<void> {
   const info = await execa('qemu-img', ['info', '--output=json', image.disk], { reject: false });
   if (info.exitCode !== 0) {
     throw new BrokenImageError(`image "${image.label}" is corrupt (${lastLine(info.stderr)}): ${fix}`);

@@ -21,8 +21,14 @@ export interface JobKeys {
 
 export function generateJobKeys(): JobKeys {
   const make = (comment: string): KeyPair => {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-    return { private: pair.private, public: pair.public };
+    // ssh2 1.17 drops a leading zero byte of the public key (about 1 key in 300), writing key
+    // files that neither it nor the guest can read: draw again until both halves parse.
+    for (;;) {
+      const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+      if (!(ssh2.utils.parseKey(pair.private) instanceof Error) && !(ssh2.utils.parseKey(pair.public) instanceof Error)) {
+        return { private: pair.private, public: pair.public };
+      }
+    }
   };
   return { client: make('forgevm-job'), host: make('forgevm-host') };
 }

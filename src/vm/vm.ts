@@ -58,9 +58,9 @@ export async function bootVm(options: BootOptions): Promise<Vm> {
   let qmp: QmpClient | undefined;
   try {
     const overlay = join(dir, 'overlay.qcow2');
-    await createOverlay(options.image, overlay);
     const keys = generateJobKeys();
-    const seedIso = await writeSeedIso(dir, options.id, keys);
+    // Independent host work before QEMU can start: do it side by side.
+    const [, seedIso] = await Promise.all([createOverlay(options.image, overlay), writeSeedIso(dir, options.id, keys)]);
     const consoleLog = join(dir, 'console.log');
     const qmpSocket = join(dir, 'qmp.sock');
     const args = qemuArgs({
