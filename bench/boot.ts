@@ -26,7 +26,7 @@ const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
 
-const setup = await benchSetup((line) => console.log(`  ${line}`));
+const setup = await benchSetup({ log: (line) => console.log(`  ${line}`) });
 const spec = setup.catalog.tiny!;
 const logsDir = await mkdtemp(join(tmpdir(), 'fvb-logs-'));
 console.log(`accelerator: ${setup.engine.accel.accel}; ${runs} runs each, alternating\n`);

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildCatalog, type ImageCatalog } from '../../src/config/catalog.ts';
+import { buildCatalog, builtinImages, type ImageCatalog } from '../../src/config/catalog.ts';
 import type { Engine } from '../../src/job/run-job.ts';
 import { createEngine } from '../../src/vm/engine.ts';
 import { buildTinyImage, type TinyImage } from '../../src/vm/image/tiny/build.ts';
@@ -24,14 +24,22 @@ export interface BenchSetup {
   cleanup(): Promise<void>;
 }
 
-export async function benchSetup(log: (line: string) => void = () => {}): Promise<BenchSetup> {
+export interface BenchSetupOptions {
+  log?: (line: string) => void;
+  /** Override the tiny image's boot deadline (many VMs at once under TCG boot slowly). */
+  bootTimeoutSeconds?: number;
+}
+
+export async function benchSetup(options: BenchSetupOptions = {}): Promise<BenchSetup> {
+  const log = options.log ?? (() => {});
   const shared = stateDir(defaultStateRoot());
   await mkdir(shared.images, { recursive: true });
   log(`tiny image: ${shared.images}/tiny (built if missing, a few minutes the first time)`);
   const tiny = await buildTinyImage({ imagesDir: shared.images, log });
   const stateRoot = await mkdtemp(join(tmpdir(), 'fvb-'));
   await symlink(shared.images, join(stateRoot, 'images'));
-  const { catalog, problems } = buildCatalog();
+  const overrides = options.bootTimeoutSeconds ? { tiny: { ...builtinImages.tiny, bootTimeoutSeconds: options.bootTimeoutSeconds } } : {};
+  const { catalog, problems } = buildCatalog(overrides);
   if (problems.length) throw new Error(problems.join('\n'));
   const engine = await createEngine({ stateDir: stateRoot, catalog, accelCacheFile: shared.accelCache, log });
   const repo = await makeRepo();
