@@ -2,6 +2,7 @@
  * Forgejo/Gitea end to end: `forgevm serve` with the real worker and real `tiny` VMs, a fake
  * Forgejo (API v1 commit statuses, contents, git over HTTP) and a signed push delivery.
  */
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServeHandle } from '../src/forge/serve.ts';
 import { FakeForgejo, type FakeStatus } from './support/fake-forgejo.ts';
@@ -66,6 +67,8 @@ afterAll(async () => {
   await server?.stop();
   await forgejo?.stop();
   if (h) expect(await qemuProcessesUnder(h.stateRoot)).toEqual([]);
+  // `images` in there is a symlink to the shared images: rm removes the link, never its target.
+  if (h) await rm(h.stateRoot, { recursive: true, force: true });
 });
 
 function history(sha: string, context: string): FakeStatus[] {

@@ -3,7 +3,7 @@
  * GitHub that checks every request body against GitHub's OpenAPI description, and signed
  * deliveries built from GitHub's own example payloads.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServeHandle } from '../src/forge/serve.ts';
@@ -75,6 +75,14 @@ function byName(runs: FakeCheckRun[], name: string): FakeCheckRun {
   return run;
 }
 
+/** For failure messages: what the check run says, and the job's log on the host. */
+async function explain(run: FakeCheckRun): Promise<string> {
+  const logsDir = join(h.stateRoot, 'logs');
+  const names = (await readdir(logsDir).catch(() => [] as string[])).filter((n) => run.external_id && n.includes(run.external_id));
+  const logs = await Promise.all(names.map(async (n) => `--- ${n}\n${await readFile(join(logsDir, n), 'utf8').catch((e: Error) => e.message)}`));
+  return `${JSON.stringify(run.output)}\n${logs.join('\n')}`;
+}
+
 beforeAll(async () => {
   h = await vmHarness();
   github = await startFakeGithub();
@@ -102,6 +110,8 @@ afterAll(async () => {
   await server?.stop();
   await github?.stop();
   if (h) expect(await qemuProcessesUnder(h.stateRoot)).toEqual([]);
+  // `images` in there is a symlink to the shared images: rm removes the link, never its target.
+  if (h) await rm(h.stateRoot, { recursive: true, force: true });
 });
 
 describe('forgevm serve as a GitHub App, with real VMs', () => {
@@ -122,7 +132,7 @@ describe('forgevm serve as a GitHub App, with real VMs', () => {
     );
     const build = byName(runs, 'CI / build');
     const compile = byName(runs, 'CI / compile');
-    expect(build.conclusion, build.output.text ?? '').toBe('success');
+    expect(build.conclusion, await explain(build)).toBe('success');
     expect(compile.conclusion).toBe('failure');
     expect(compile.output.title).toMatch(/^Failed at step "Compile main\.c" \(exit 3\)/);
     expect(compile.output.text).toContain("src/main.c:12:5: error: expected ';' before 'return'");
@@ -175,19 +185,33 @@ describe('forgevm serve as a GitHub App, with real VMs', () => {
     expect((await server.store.listVms()).length).toBe(vmsBefore);
     expect((await server.store.getDelivery('e2e-pr-1'))?.status).toBe('done');
 
-    // A maintainer clicks "Approve and run" (GitHub's requested_action example, on our run).
+    // "Approve and run" clicks: GitHub's requested_action example, pointed at our held run.
+    const click = (login: string): Record<string, unknown> => {
+      const payload = githubExample('check_run', withAction('requested_action'));
+      const checkRun = payload.check_run as Record<string, unknown>;
+      checkRun.id = gated.id;
+      checkRun.external_id = gated.external_id;
+      checkRun.head_sha = head;
+      checkRun.app = { ...(checkRun.app as Record<string, unknown>), id: github.appId };
+      payload.requested_action = { identifier: 'approve' };
+      payload.sender = { ...(payload.sender as Record<string, unknown>), login };
+      payload.installation = { ...(payload.installation as Record<string, unknown>), id: installationOf(pr) };
+      (payload.repository as Record<string, unknown>).clone_url = github.cloneUrl(REPO);
+      return payload;
+    };
+    // The fork's author clicking it changes nothing: they lack write access.
+    github.setPermission(REPO, 'mallory', 'read');
+    expect((await postGithubDelivery(server.url, SECRET, 'check_run', 'e2e-approve-0', click('mallory'))).status).toBeLessThan(300);
+    const refused = await waitFor('the outsider click handled', async () => {
+      const d = await server.store.getDelivery('e2e-approve-0');
+      return d && d.status !== 'pending' && d.status !== 'processing' ? d : undefined;
+    });
+    expect(refused.error).toMatch(/mallory has no write access/);
+    expect(github.runsFor(REPO).filter((r) => r.head_sha === head)).toHaveLength(1);
+
+    // A maintainer with write access approves.
     github.setPermission(REPO, 'maintainer', 'write');
-    const click = githubExample('check_run', withAction('requested_action'));
-    const checkRun = click.check_run as Record<string, unknown>;
-    checkRun.id = gated.id;
-    checkRun.external_id = gated.external_id;
-    checkRun.head_sha = head;
-    checkRun.app = { ...(checkRun.app as Record<string, unknown>), id: github.appId };
-    click.requested_action = { identifier: 'approve' };
-    click.sender = { ...(click.sender as Record<string, unknown>), login: 'maintainer' };
-    click.installation = { ...(click.installation as Record<string, unknown>), id: installationOf(pr) };
-    (click.repository as Record<string, unknown>).clone_url = github.cloneUrl(REPO);
-    const approved = await postGithubDelivery(server.url, SECRET, 'check_run', 'e2e-approve-1', click);
+    const approved = await postGithubDelivery(server.url, SECRET, 'check_run', 'e2e-approve-1', click('maintainer'));
     expect(approved.status, approved.body).toBeLessThan(300);
 
     const ran = await waitFor(
@@ -199,7 +223,7 @@ describe('forgevm serve as a GitHub App, with real VMs', () => {
       180_000,
     );
     expect(ran.name).toBe('PR / check');
-    expect(ran.conclusion, ran.output.text ?? '').toBe('success');
+    expect(ran.conclusion, await explain(ran)).toBe('success');
     expect(ran.history.some((b) => b.status === 'in_progress')).toBe(true);
     expect([...foldersSeen].filter((f) => !foldersBefore.has(f))).toHaveLength(1);
     expect(github.validationErrors).toEqual([]);

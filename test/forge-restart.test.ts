@@ -3,7 +3,7 @@
  * same state folder: no QEMU outlives the server, the job is concluded (not run twice, not left
  * in progress), its check run is not duplicated, and the job folder is swept.
  */
-import { copyFile } from 'node:fs/promises';
+import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
@@ -51,6 +51,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
   await github?.stop();
+  // `images` in there is a symlink to the shared images: rm removes the link, never its target.
+  if (h) await rm(h.stateRoot, { recursive: true, force: true });
 });
 
 describe('forgevm serve killed mid-job and started again', () => {
