@@ -40,7 +40,9 @@ describe('forgevm serve configuration', () => {
       concurrency: { maxJobs: 2, perLabel: {} },
       workflowDirs: ['.forgevm/workflows'],
       defaultTimeoutMinutes: 360,
+      store: { synchronous: 'FULL' },
     });
+    expect(loadConfig({ env: { FORGEVM_STORE_SYNC: 'normal' }, cwd: dir }).store).toEqual({ synchronous: 'NORMAL' });
     expect(config.stateDir).toMatch(/forgevm$/);
     expect(Object.keys(config.images)).toContain('tiny');
   });
@@ -112,6 +114,7 @@ describe('forgevm serve configuration', () => {
     [{ FORGEJO_URL: 'https://codeberg.org', FORGEJO_WEBHOOK_SECRET: 's' }, 'config: FORGEJO_TOKEN: is required'],
     [{ FORGEJO_URL: 'https://codeberg.org', FORGEJO_TOKEN: 't' }, 'config: FORGEJO_WEBHOOK_SECRET: is required'],
     [{ FORGEVM_MAX_JOBS: '0' }, 'config: FORGEVM_MAX_JOBS: must be a whole number ≥ 1'],
+    [{ FORGEVM_STORE_SYNC: 'off' }, 'config: FORGEVM_STORE_SYNC: must be full or normal (set FORGEVM_STORE_SYNC to full'],
   ])('reports %j as one line', (env, expected) => {
     const lines = problems(env as Record<string, string>);
     expect(lines).toHaveLength(1);

@@ -46,6 +46,8 @@ export interface Config {
   workflowDirs: string[];
   defaultTimeoutMinutes: number;
   logCapBytes: number;
+  /** SQLite `synchronous` for the store: FULL unless the operator chose speed over power-loss safety. */
+  store: { synchronous: 'FULL' | 'NORMAL' };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
 }
@@ -77,6 +79,7 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEJO_WEBHOOK_SECRET', path: ['forgejo', 'webhookSecret'] },
   { name: 'FORGEVM_STATE_DIR', path: ['stateDir'] },
   { name: 'FORGEVM_MAX_JOBS', path: ['concurrency', 'maxJobs'], number: true },
+  { name: 'FORGEVM_STORE_SYNC', path: ['store', 'synchronous'] },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -99,6 +102,7 @@ const hints: Record<string, string> = {
   workflowDirs: 'list folders relative to the repository root, e.g. [.forgevm/workflows]',
   defaultTimeoutMinutes: 'give minutes, e.g. 360',
   logCapBytes: 'give bytes, e.g. 104857600 for 100 MiB',
+  'store.synchronous': 'set FORGEVM_STORE_SYNC to full (survives power loss) or normal (survives crashes, faster)',
   images: 'see the images: section in the documentation',
 };
 
@@ -268,6 +272,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     workflowDirs: c.workflowDirs,
     defaultTimeoutMinutes: c.defaultTimeoutMinutes,
     logCapBytes: c.logCapBytes,
+    store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
     images: images.catalog,
   };
 }

@@ -74,6 +74,14 @@ export const fileSchema = z
     logCapBytes: positiveInt()
       .min(1024, 'must be at least 1024')
       .default(100 * 1024 * 1024),
+    /**
+     * SQLite durability. `full` (default): a 2xx means the delivery survived even a power loss.
+     * `normal`: survives a crash of forgevm, but a power loss can drop the last commits.
+     */
+    store: z
+      .object({ synchronous: z.enum(['full', 'normal'], { error: 'must be full or normal' }).default('full') })
+      .strict()
+      .default({ synchronous: 'full' }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })

@@ -2,32 +2,104 @@
  * Reads a webhook body once, as bytes, with a hard size cap enforced while reading: a declared
  * Content-Length over the cap is refused before reading anything, and a chunked (or lying)
  * body is cut off as soon as the running total passes the cap, so memory stays bounded.
+ *
+ * Under @hono/node-server the Node request is read directly (cheaper than going through a web
+ * ReadableStream); otherwise (app.request in tests, other runtimes) the Request body is used.
  */
+import type { IncomingMessage } from 'node:http';
 
 /** GitHub caps payloads at 25 MB; nothing larger is a real delivery. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
-export type BodyResult = { ok: true; body: Buffer } | { ok: false; tooLarge: true; bytes: number };
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too-large' | 'aborted' };
 
-export async function readCappedBody(request: Request, maxBytes: number = MAX_WEBHOOK_BYTES): Promise<BodyResult> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
-    return { ok: false, tooLarge: true, bytes: Number(declared) };
-  }
+function declaredTooLarge(contentLength: string | null | undefined, maxBytes: number): boolean {
+  return typeof contentLength === 'string' && /^\d+$/.test(contentLength.trim()) && Number(contentLength) > maxBytes;
+}
+
+export async function readCappedBody(request: Request, maxBytes: number = MAX_WEBHOOK_BYTES, incoming?: IncomingMessage): Promise<BodyResult> {
+  if (incoming) return readIncoming(incoming, maxBytes);
+  if (declaredTooLarge(request.headers.get('content-length'), maxBytes)) return { ok: false, reason: 'too-large' };
   if (!request.body) return { ok: true, body: Buffer.alloc(0) };
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      // Stop reading; the server drains or drops the rest of the connection.
-      await reader.cancel().catch(() => undefined);
-      return { ok: false, tooLarge: true, bytes: total };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        return { ok: false, reason: 'too-large' };
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch {
+    return { ok: false, reason: 'aborted' };
   }
   return { ok: true, body: Buffer.concat(chunks, total) };
+}
+
+function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<BodyResult> {
+  if (declaredTooLarge(incoming.headers['content-length'], maxBytes)) {
+    discardRest(incoming);
+    return Promise.resolve({ ok: false, reason: 'too-large' });
+  }
+  if (incoming.readableEnded) return Promise.resolve({ ok: true, body: Buffer.alloc(0) });
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (result: BodyResult) => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onAbort);
+      incoming.off('close', onAbort);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        finish({ ok: false, reason: 'too-large' });
+        discardRest(incoming);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, total) });
+    const onAbort = () => finish({ ok: false, reason: 'aborted' });
+    incoming.on('data', onData);
+    incoming.once('end', onEnd);
+    incoming.once('error', onAbort);
+    incoming.once('close', onAbort);
+  });
+}
+
+/**
+ * After refusing an oversize body: keep reading and dropping what the client still sends, so
+ * that it can read our 413 (closing a socket with unread data makes the kernel send a reset,
+ * which can destroy the response in flight). Bounded: past 64 MiB or 2 s, the socket is cut.
+ */
+function discardRest(incoming: IncomingMessage): void {
+  let dropped = 0;
+  const cut = () => {
+    cleanup();
+    incoming.socket?.destroy();
+  };
+  const onData = (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > 64 * 1024 * 1024) cut();
+  };
+  const cleanup = () => {
+    clearTimeout(timer);
+    incoming.off('data', onData);
+    incoming.off('end', cleanup);
+    incoming.off('close', cleanup);
+  };
+  const timer = setTimeout(cut, 2000);
+  timer.unref();
+  incoming.on('data', onData);
+  incoming.once('end', cleanup);
+  incoming.once('close', cleanup);
+  incoming.resume();
 }

@@ -89,7 +89,7 @@ export async function serveCommand(options: ServeOptions = {}): Promise<ServeHan
       'serve: no forge configured; set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET for a GitHub App, or FORGEJO_URL, FORGEJO_TOKEN and FORGEJO_WEBHOOK_SECRET for Forgejo/Gitea',
     );
   }
-  const store = new SqliteStore({ dir: config.stateDir });
+  const store = new SqliteStore({ dir: config.stateDir, synchronous: config.store.synchronous });
   const requeued = await store.requeueStaleProcessing();
   if (requeued > 0) logger.warn({ requeued }, `requeued ${requeued} deliveries left processing by a previous run`);
 

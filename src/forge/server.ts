@@ -3,6 +3,7 @@
  * signature, JSON — then normalised and stored before we answer. No forge API calls and no VM
  * work happen here: the worker picks stored deliveries up (woken by `onDelivery`, or polling).
  */
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Store } from '../store/store.ts';
@@ -68,10 +69,13 @@ export function createApp(deps: AppDeps): Hono {
     const { forge } = req;
 
     // 1. Size, while reading.
-    const body = await readCappedBody(c.req.raw, maxBytes);
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const body = await readCappedBody(c.req.raw, maxBytes, incoming);
     if (!body.ok) {
-      // Do not keep a connection whose unread remainder could be huge.
-      c.header('Connection', 'close');
+      // Keep reading (and dropping) the rest for a bounded time instead of letting Node close a
+      // socket with unread data: that close resets the connection and can destroy our 413.
+      c.header('Connection', 'keep-alive');
+      if (body.reason === 'aborted') return reject(c, forge, 400, 'the request body ended early (client aborted)');
       return reject(c, forge, 413, `payload larger than ${maxBytes} bytes; webhook payloads are at most 25 MB`);
     }
 

@@ -134,7 +134,9 @@ export function rawPost(
       agent: false,
     });
     let settled = false;
+    let answered = false;
     req.on('response', (res) => {
+      answered = true;
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => {
@@ -145,7 +147,8 @@ export function rawPost(
       res.on('error', (e) => (settled ? undefined : reject(e)));
     });
     // Writes after the server answered and hung up fail with EPIPE/ECONNRESET: expected.
-    req.on('error', (e) => setTimeout(() => (settled ? undefined : reject(e)), 200));
+    // The response may still be on its way when our write fails: give it time to arrive.
+    req.on('error', (e) => setTimeout(() => (settled || answered ? undefined : reject(e)), 2000));
     void (async () => {
       for (const chunk of chunks) {
         if (req.destroyed || settled) return;
