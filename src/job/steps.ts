@@ -111,7 +111,7 @@ class StepsRun {
       // while the event file is written, instead of before the first step.
       const needsBashProbe = this.#input.instance.job.steps.some((step) => step.run !== undefined);
       await Promise.all([
-        this.#guest.writeFile(eventPath(this.#input.tempDir), JSON.stringify(this.#input.github.event ?? {})),
+        this.#writeFiles([{ path: eventPath(this.#input.tempDir), content: JSON.stringify(this.#input.github.event ?? {}) }]),
         needsBashProbe ? this.#hasBash() : undefined,
       ]);
       for (const step of this.#input.instance.job.steps) {
@@ -416,13 +416,7 @@ class StepsRun {
       { path: scriptPath, content: shell.wrap(script), mode: 0o755 },
       ...Object.values(files).map((file) => ({ path: file, content: '' })),
     ];
-    const guest = this.#guest;
-    const [cwdExists] = await Promise.all([
-      dirSpec === undefined || this.#isDirectory(cwd),
-      guest.writeFiles
-        ? guest.writeFiles(stepFilesToWrite)
-        : Promise.all(stepFilesToWrite.map((file) => guest.writeFile(file.path, file.content, file.mode))),
-    ]);
+    const [cwdExists] = await Promise.all([dirSpec === undefined || this.#isDirectory(cwd), this.#writeFiles(stepFilesToWrite)]);
     if (!cwdExists) {
       throw new Error(`working-directory ${cwd} does not exist in the guest; create it in an earlier step or fix the path`);
     }
@@ -509,6 +503,13 @@ class StepsRun {
       this.#summary += summary.endsWith('\n') ? summary : `${summary}\n`;
     }
     return Object.fromEntries(outputPairs);
+  }
+
+  /** One batch write where the guest supports it (fewer guest processes), else file by file. */
+  async #writeFiles(files: GuestFile[]): Promise<void> {
+    const guest = this.#guest;
+    if (guest.writeFiles) await guest.writeFiles(files);
+    else await Promise.all(files.map((file) => guest.writeFile(file.path, file.content, file.mode)));
   }
 
   #generatedActionId(): string {
