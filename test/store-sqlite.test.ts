@@ -78,3 +78,56 @@ describe('sqlite store on disk', () => {
     await expect(store.insertDelivery(delivery('late'))).rejects.toThrow(/closed/);
   });
 });
+
+describe('acknowledged deliveries survive a killed process', () => {
+  it.each(['FULL', 'NORMAL'] as const)('synchronous=%s: every insert that resolved is there after SIGKILL', async (synchronous) => {
+    const dir = freshDir();
+    const storeUrl = new URL('../src/store/sqlite.ts', import.meta.url).href;
+    // The child acknowledges each insert on stdout as a webhook 2xx would, and is killed mid-stream.
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(storeUrl)};
+      const store = new SqliteStore({ dir: ${JSON.stringify(dir)}, synchronous: ${JSON.stringify(synchronous)} });
+      const normalized = { kind: 'push' };
+      for (let i = 0; ; i++) {
+        const batch = Array.from({ length: 5 }, (_, j) => 'd' + (i * 5 + j));
+        await Promise.all(batch.map((id) => store.insertDelivery({ id, forge: 'github', event: 'push', normalized, payload: '{}' })
+          .then(() => process.stdout.write(id + '\\n'))));
+      }`;
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const acked: string[] = [];
+    await new Promise<void>((resolve) => {
+      let buffer = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buffer += d.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop()!;
+        acked.push(...lines);
+        if (acked.length >= 200 && !child.killed) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => child.once('exit', r));
+    const store = new SqliteStore({ dir });
+    for (const id of acked) expect(await store.getDelivery(id), id).not.toBeNull();
+    expect(await store.countDeliveries()).toBeGreaterThanOrEqual(acked.length);
+    await store.close();
+  });
+
+  it('group-commits concurrent deliveries into few syncs under FULL, and syncs in the background under NORMAL', async () => {
+    const full = new SqliteStore({ dir: freshDir(), synchronous: 'FULL' });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => full.insertDelivery(delivery(`g${i}`))));
+    expect(full.deliveryWriterStats.rows).toBe(50);
+    expect(full.deliveryWriterStats.syncs).toBeGreaterThanOrEqual(1);
+    expect(full.deliveryWriterStats.syncs).toBeLessThan(50);
+    await full.close();
+    const normal = new SqliteStore({ dir: freshDir(), synchronous: 'NORMAL' });
+    await normal.insertDelivery(delivery('n1'));
+    expect(normal.deliveryWriterStats.syncs).toBe(0);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(normal.deliveryWriterStats.syncs).toBeGreaterThanOrEqual(1);
+    await normal.close();
+  });
+});

@@ -1,12 +1,13 @@
 /**
  * SQLite store (better-sqlite3) in the state folder, WAL journal.
  *
- * Durability: `synchronous=FULL` by default. In WAL mode, NORMAL only syncs the WAL at
- * checkpoints, so a power loss (not a process crash) can drop the last committed transactions,
- * which would break "a 2xx means the delivery is on disk". FULL syncs the WAL on every commit;
- * to keep that affordable under bursts, deliveries are group-committed (group-commit.ts): many
- * deliveries share one asynchronous sync of the WAL, and each caller's promise resolves only
- * after a sync that covers its commit. Other writes (runs, jobs…) are rare and use FULL as is.
+ * Durability (option `synchronous`, FULL when not given; `forgevm serve` uses the config's
+ * `store.synchronous`, default normal). In WAL mode, NORMAL does not sync the WAL on commit, so
+ * a power loss (not a process crash) can drop the last committed transactions; FULL syncs on
+ * every commit. Deliveries are group-committed (group-commit.ts): under FULL many deliveries
+ * share one asynchronous fdatasync of the WAL and each promise resolves only after a sync that
+ * covers its commit; under NORMAL they resolve at commit and a background sync every 100 ms
+ * bounds the power-loss window. Other writes (runs, jobs…) are rare and use the mode as is.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
