@@ -40,9 +40,9 @@ describe('forgevm serve configuration', () => {
       concurrency: { maxJobs: 2, perLabel: {} },
       workflowDirs: ['.forgevm/workflows'],
       defaultTimeoutMinutes: 360,
-      store: { synchronous: 'NORMAL' },
+      store: { synchronous: 'FULL' },
     });
-    expect(loadConfig({ env: { FORGEVM_STORE_SYNC: 'full' }, cwd: dir }).store).toEqual({ synchronous: 'FULL' });
+    expect(loadConfig({ env: { FORGEVM_STORE_SYNC: 'normal' }, cwd: dir }).store).toEqual({ synchronous: 'NORMAL' });
     expect(config.stateDir).toMatch(/forgevm$/);
     expect(Object.keys(config.images)).toContain('tiny');
   });

@@ -76,18 +76,17 @@ export const fileSchema = z
       .default(100 * 1024 * 1024),
     /**
      * SQLite durability of acknowledged deliveries.
-     * `normal` (default): a 2xx means the delivery is committed; it survives a crash or kill of
-     * forgevm, and the WAL is synced in the background every 100 ms, so a power loss or kernel
-     * crash can drop at most the deliveries of that last window (the forge shows them as
-     * delivered; redeliver them from its webhook page).
-     * `full`: each 2xx waits for an fsync of the WAL (group-committed): survives power loss too,
-     * at the price of the disk's fsync latency on every acknowledgement. Chosen by
-     * bench/ingest.ts: on a shared disk, fsync tails (100+ ms) alone break the p99 < 25 ms target.
+     * `full` (default): each 2xx waits for an fsync of the WAL, group-committed (many deliveries
+     * share one asynchronous fdatasync), so an acknowledged delivery survives power loss.
+     * `normal`: a 2xx means committed; it survives a crash or kill of forgevm, and the WAL is
+     * synced in the background every 100 ms, so a power loss or kernel crash can drop at most
+     * that last window (the forge shows those as delivered; redeliver them from its webhook
+     * page). For disks whose fsync latency is too high for the forge's delivery timeout.
      */
     store: z
-      .object({ synchronous: z.enum(['full', 'normal'], { error: 'must be full or normal' }).default('normal') })
+      .object({ synchronous: z.enum(['full', 'normal'], { error: 'must be full or normal' }).default('full') })
       .strict()
-      .default({ synchronous: 'normal' }),
+      .default({ synchronous: 'full' }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })

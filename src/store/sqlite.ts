@@ -2,7 +2,7 @@
  * SQLite store (better-sqlite3) in the state folder, WAL journal.
  *
  * Durability (option `synchronous`, FULL when not given; `forgevm serve` uses the config's
- * `store.synchronous`, default normal). In WAL mode, NORMAL does not sync the WAL on commit, so
+ * `store.synchronous`, default full). In WAL mode, NORMAL does not sync the WAL on commit, so
  * a power loss (not a process crash) can drop the last committed transactions; FULL syncs on
  * every commit. Deliveries are group-committed (group-commit.ts): under FULL many deliveries
  * share one asynchronous fdatasync of the WAL and each promise resolves only after a sync that
