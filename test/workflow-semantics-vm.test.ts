@@ -53,10 +53,11 @@ describe('semantics fixtures in tiny VMs through forgevm run', () => {
       const run = await forgevm(['run', '--workflow', `workflows/semantics/${file}`, '--max-parallel', '2', '--json', json], {
         cwd: repo.dir,
         stateRoot,
+        timeoutMs: 270_000,
       });
       console.log(`${file}: ${((Date.now() - fileStarted) / 1000).toFixed(0)} s`);
       const report = await readRunReport(json).catch(() => {
-        throw new Error(`forgevm run wrote no --json report (exit ${run.exitCode}):\n${run.all}`);
+        throw new Error(`forgevm run wrote no --json report (${run.timedOut ? 'killed after 270 s' : `exit ${run.exitCode}`}):\n${run.all}`);
       });
       const conclusions = Object.fromEntries(report.jobs.map((j) => [j.key, j.conclusion]));
       const logs: Record<string, string> = {};

@@ -46,7 +46,10 @@ export async function gitRepo(files: Record<string, string>): Promise<{ dir: str
  * `forgevm ARGS` in `cwd` with this state folder. Never rejects: look at exitCode, stdout,
  * stderr and `all` (both, interleaved). The environment carries no other forgevm settings.
  */
-export function forgevm(args: string[], options: { cwd: string; stateRoot: string }): ResultPromise<{ all: true; reject: false }> {
+export function forgevm(
+  args: string[],
+  options: { cwd: string; stateRoot: string; /** SIGKILL it after this long, so a hung run fails with its output instead of outliving the test. */ timeoutMs?: number },
+): ResultPromise<{ all: true; reject: false; killSignal: 'SIGKILL' }> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('FORGEVM_')) delete env[key];
   return execa(process.execPath, [FORGEVM_BIN, ...args], {
@@ -55,6 +58,8 @@ export function forgevm(args: string[], options: { cwd: string; stateRoot: strin
     extendEnv: false,
     all: true,
     reject: false,
+    killSignal: 'SIGKILL',
+    ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
   });
 }
 
