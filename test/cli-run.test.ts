@@ -53,6 +53,20 @@ jobs:
           test "$GITHUB_EVENT_NAME" = workflow_dispatch
           grep -q '"Ada Lovelace"' "$GITHUB_EVENT_PATH"
           echo "greeting $NAME"
+      - id: kinds
+        run: echo 'list=["x","y"]' >> "$GITHUB_OUTPUT"
+    outputs:
+      kinds: \${{ steps.kinds.outputs.list }}
+  # Its matrix reads needs: planned as a placeholder, expanded after greet (and --image must
+  # reach the expanded instances too).
+  fan:
+    needs: greet
+    runs-on: ubuntu-24.04
+    strategy:
+      matrix:
+        kind: \${{ fromJSON(needs.greet.outputs.kinds) }}
+    steps:
+      - run: echo "fan \${{ matrix.kind }} for \${{ inputs.name }}"
 `;
 
 const WINDOWS = `on: push
@@ -157,12 +171,18 @@ describe('forgevm run', () => {
     expect(await logFiles()).toEqual(before);
   });
 
-  it('--image tiny runs an ubuntu-24.04 job on tiny; --event workflow_dispatch --input reaches inputs', async () => {
+  it('--image tiny runs ubuntu-24.04 jobs on tiny, matrix instances expanded from needs too; --event workflow_dispatch --input reaches inputs', async () => {
     const result = await run('--workflow', 'workflows/dispatch.yml', '--image', 'tiny', '--event', 'workflow_dispatch', '--input', 'name=Ada Lovelace');
     expect(result.exitCode, result.all).toBe(0);
     expect(result.stdout).toContain('── greet on tiny\n');
     expect(result.stdout).toContain('greeting Ada Lovelace\n');
     expect(summaryRow(result.stdout, 'greet')?.slice(0, 2)).toEqual(['greet', 'success']);
+    for (const kind of ['x', 'y']) {
+      expect(result.stdout).toContain(`── fan (${kind}) on tiny\n`);
+      expect(result.stdout).toContain(`fan ${kind} for Ada Lovelace\n`);
+      expect(summaryRow(result.stdout, `fan (${kind})`)?.slice(0, 2)).toEqual([`fan (${kind})`, 'success']);
+    }
+    expect(summaryRow(result.stdout, 'fan')).toBeUndefined();
     await expectNothingLeft();
   });
 

@@ -78,6 +78,8 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
   const results = await runJobGraph(
     plan,
     async (job, needs, signal) => {
+      // Also here, not only on the plan: instances expanded after their needs finished are new.
+      if (options.image) job.instance.runsOn = options.image;
       const id = `${runId}-${randomBytes(3).toString('hex')}`;
       const log = new JobLog(join(logsDir, `${id}.log`), config.logCapBytes);
       const detach = live.attach(job.instance.key, log);
@@ -128,20 +130,27 @@ export function runReport(conclusion: JobConclusion, results: Map<string, JobRes
 }
 
 export function summaryTable(plan: PlannedJob[], results: Map<string, JobResult>): string {
-  const rows = plan.map((job) => {
-    const result = results.get(job.instance.key);
-    if (!result) return [job.instance.key, 'not run', '', ''];
+  // Plan order; a job whose matrix reads `needs` was planned as one placeholder and expanded
+  // once its needs finished: its real instances come from the results instead.
+  const planned = new Map(plan.map((job) => [job.instance.key, job]));
+  const keys = [...new Set([...plan.map((job) => job.instance.key).filter((key) => results.has(key)), ...results.keys()])];
+  const ranJobs = new Set(keys.map((key) => key.replace(/ \(.*\)$/, '')));
+  for (const job of plan) if (!results.has(job.instance.key) && !ranJobs.has(job.instance.job.id)) keys.push(job.instance.key);
+  const rows = keys.map((key) => {
+    const job = planned.get(key);
+    const result = results.get(key);
+    if (!result) return [key, 'not run', '', ''];
     // The step that failed the job; else one that failed under continue-on-error.
     const failedStep = result.steps.find((step) => step.conclusion === 'failure') ?? result.steps.find((step) => step.outcome === 'failure');
     const detail = result.error
       ? result.error.split('\n')[0]!
       : failedStep
         ? `step "${failedStep.name}" ${failedStep.timedOut ? 'timed out' : 'failed'}${failedStep.exitCode !== null ? ` (exit ${failedStep.exitCode})` : ''}${failedStep.conclusion === 'failure' ? '' : ', continued (continue-on-error)'}`
-        : job.decision.runs
+        : !job || job.decision.runs
           ? ''
           : job.decision.reason;
     const shown = failureIsAllowed(result) ? `${result.conclusion} (allowed)` : result.conclusion;
-    return [job.instance.key, shown, result.conclusion === 'skipped' ? '' : formatDuration(result.durationMs), detail];
+    return [key, shown, result.conclusion === 'skipped' ? '' : formatDuration(result.durationMs), detail];
   });
   return table(['JOB', 'RESULT', 'TIME', 'DETAIL'], rows);
 }
