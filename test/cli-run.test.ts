@@ -5,7 +5,7 @@
  * forgevm start sweeps its job folder.
  */
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliStateRoot, forgevm, gitRepo, readRunReport, removeStateRoot, summaryRow } from './support/forgevm-cli.ts';
@@ -118,6 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (stateRoot) await removeStateRoot(stateRoot);
+  if (repo) await rm(repo.dir, { recursive: true, force: true });
 });
 
 async function expectNothingLeft() {

@@ -6,7 +6,7 @@
  * About 17 VMs in all; two at a time (`--max-parallel 2`) on this 2-core machine.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliStateRoot, forgevm, gitRepo, readRunReport, removeStateRoot, summaryRow } from './support/forgevm-cli.ts';
@@ -33,6 +33,7 @@ afterAll(async () => {
   // The whole project's suite must fit CI's budget: keep an eye on this file's share.
   console.log(`semantics fixtures in VMs: ${((Date.now() - started) / 1000).toFixed(0)} s for ${files.length} files`);
   if (stateRoot) await removeStateRoot(stateRoot);
+  if (repo) await rm(repo.dir, { recursive: true, force: true });
 });
 
 describe('semantics fixtures in tiny VMs through forgevm run', () => {
