@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
+import { resolveImage } from '../config/catalog.ts';
 import type { Config } from '../config/config.ts';
 import { JobLog } from '../log/job-log.ts';
 import type { JobConclusion, JobResult, StepResult } from '../job/result.ts';
@@ -70,6 +71,8 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
   if (options.job && plan.length === 0) throw new Error(`no job "${options.job}" in the selected workflows: check the id under jobs:`);
   if (plan.length === 0) throw new Error('nothing to run: no workflow matched (see "forgevm plan" for why)');
   if (options.image) for (const job of plan) job.instance.runsOn = options.image;
+  // Fail before booting anything when a label is already known to be wrong.
+  for (const job of plan) if (job.decision.runs && !job.instance.runsOn.includes('${{')) resolveImage(config.images, job.instance.runsOn);
   if (repo.dirty) out(`note: uncommitted changes are not in the VM; the job runs commit ${repo.sha.slice(0, 12)}`);
 
   const logsDir = stateDir(config.stateDir).logs;
