@@ -15,8 +15,9 @@ import { runPlannedJob } from '../job/run-planned-job.ts';
 import { formatDuration } from '../job/duration.ts';
 import { stateDir } from '../vm/state-dir.ts';
 import { failureIsAllowed, runConclusion, runJobGraph } from '../workflow/graph.ts';
-import type { GithubContext, PlannedJob, Workflow } from '../workflow/model.ts';
+import type { PlannedJob, Workflow } from '../workflow/model.ts';
 import { directorySource, loadWorkflows, memorySource } from '../workflow/load.ts';
+import { localGithubContext } from '../workflow/local-context.ts';
 import { planWorkflows, type PlanEvent } from '../workflow/planner.ts';
 import { LiveOutput } from './live-output.ts';
 import { table } from './table.ts';
@@ -57,7 +58,7 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
   const repo = await localRepository(process.cwd());
   const workflows = await loadLocalWorkflows(repo.dir, config.workflowDirs, options.workflow);
   const event = await localEvent(repo, options);
-  const github = githubContext(repo, event);
+  const github = localGithubContext(event, repo.dir, String(Date.now()));
   const plan = planWorkflows(event, workflows, undefined, github)
     .flatMap((planned) => {
       // Without --event, run what was asked for whatever `on:` says; with --event, honour triggers.
@@ -231,26 +232,3 @@ async function localEvent(repo: LocalRepo, options: RunOptions): Promise<PlanEve
   };
 }
 
-function githubContext(repo: LocalRepo, event: PlanEvent): GithubContext {
-  const name = basename(repo.dir);
-  const refName = event.ref.replace(/^refs\/(heads|tags)\//, '');
-  return {
-    event_name: event.name,
-    event: event.payload,
-    sha: repo.sha,
-    ref: event.ref,
-    ref_name: refName,
-    ref_type: event.ref.startsWith('refs/tags/') ? 'tag' : event.ref.startsWith('refs/heads/') ? 'branch' : '',
-    head_ref: event.name === 'pull_request' ? refName : '',
-    base_ref: event.baseRef ?? '',
-    repository: `local/${name}`,
-    repository_owner: 'local',
-    run_id: String(Date.now()),
-    run_number: '1',
-    run_attempt: '1',
-    actor: process.env.USER ?? 'local',
-    workflow: '',
-    server_url: 'https://github.com',
-    api_url: 'https://api.github.com',
-  };
-}

@@ -65,7 +65,8 @@ export const builtinImages: Record<string, z.input<typeof imageSchema>> = {
     user: 'root',
     cpus: 2,
     memoryMiB: 1024,
-    bootTimeoutSeconds: 60,
+    // It boots in ~15 s alone under TCG; several guests on 2 cores take longer.
+    bootTimeoutSeconds: 120,
   },
   'debian-13': {
     description: 'Debian 13 (trixie) generic cloud image, latest build',

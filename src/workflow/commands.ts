@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { DEFAULT_WORKFLOW_FOLDERS, directorySource, gitCommitSource, loadWorkflows } from './load.ts';
-import type { GithubContext, PlannedWorkflow, WorkflowProblem } from './model.ts';
+import type { PlannedWorkflow, WorkflowProblem } from './model.ts';
 import { parseWorkflow } from './parse.ts';
+import { localGithubContext } from './local-context.ts';
 import { planWorkflows, type PlanEvent } from './planner.ts';
 
 export interface PlanOptions {
@@ -69,29 +70,6 @@ function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
 }
 
-function githubContext(event: PlanEvent, repoDir: string): GithubContext {
-  const refName = event.ref.replace(/^refs\/(heads|tags)\//, '');
-  const name = path.basename(path.resolve(repoDir));
-  return {
-    event_name: event.name,
-    event: event.payload,
-    sha: event.sha,
-    ref: event.ref,
-    ref_name: refName,
-    ref_type: event.ref.startsWith('refs/tags/') ? 'tag' : event.ref.startsWith('refs/heads/') ? 'branch' : '',
-    head_ref: event.name === 'pull_request' ? refName : '',
-    base_ref: event.name === 'pull_request' ? (event.baseRef ?? '') : '',
-    repository: `local/${name}`,
-    repository_owner: 'local',
-    run_id: '0',
-    run_number: '0',
-    run_attempt: '1',
-    actor: process.env.USER ?? 'local',
-    workflow: '',
-    server_url: 'https://github.com',
-    api_url: 'https://api.github.com',
-  };
-}
 
 export async function planCommand(opts: PlanOptions, out: (s: string) => void): Promise<number> {
   const folders = opts.folders?.length ? opts.folders : DEFAULT_WORKFLOW_FOLDERS;
@@ -118,7 +96,7 @@ export async function planCommand(opts: PlanOptions, out: (s: string) => void): 
   const changed = await changedFiles(opts.repoDir, opts.event, sha, opts.base);
   const loaded = await loadWorkflows(gitCommitSource(opts.repoDir, sha), folders);
   const valid = loaded.workflows.filter((w) => !loaded.invalidFiles.includes(w.file));
-  const planned = planWorkflows(event, valid, changed, githubContext(event, opts.repoDir));
+  const planned = planWorkflows(event, valid, changed, localGithubContext(event, opts.repoDir));
 
   if (opts.json) {
     out(JSON.stringify(planJson(event, changed, planned, loaded.problems), null, 2));
