@@ -32,6 +32,8 @@ export interface JobResult {
   error?: string;
   /** Last serial-console lines, kept when the VM never became reachable. */
   consoleTail?: string;
+  /** A failure that job `continue-on-error` allows: dependents and the run see success. */
+  allowedFailure?: boolean;
   /** Full job log on the host (step headers and output). */
   logPath: string;
   startedAt: string;

@@ -38,12 +38,9 @@ export interface GraphOptions {
 
 export type RunJob = (job: PlannedJob, needs: Record<string, NeedsEntry>, signal: AbortSignal) => Promise<JobResult>;
 
-/** Results of failed jobs whose `continue-on-error` was true. */
-const allowedFailures = new WeakSet<JobResult>();
-
 /** True when this failed result must not fail its dependents or the run (job continue-on-error). */
 export function failureIsAllowed(result: JobResult): boolean {
-  return allowedFailures.has(result);
+  return result.allowedFailure === true;
 }
 
 /** The run's conclusion from its job results, as GitHub rolls them up. */
@@ -233,12 +230,12 @@ class GraphRun {
     this.#finish(p, this.#group(p), result);
   }
 
-  #finish(p: PlannedJob, group: Group, result: JobResult): void {
-    const failed = result.conclusion === 'failure' || result.conclusion === 'timed_out';
-    if (failed && this.#continueOnError(p)) allowedFailures.add(result);
+  #finish(p: PlannedJob, group: Group, finished: JobResult): void {
+    const failed = finished.conclusion === 'failure' || finished.conclusion === 'timed_out';
+    const result = failed && this.#continueOnError(p) ? { ...finished, allowedFailure: true } : finished;
     this.#results.set(p.instance.key, result);
     group.finished.push({ planned: p, result });
-    if (failed && !allowedFailures.has(result) && p.instance.strategy.failFast && group.instances.length > 1 && !group.failFastTriggered) {
+    if (failed && !failureIsAllowed(result) && p.instance.strategy.failFast && group.instances.length > 1 && !group.failFastTriggered) {
       group.failFastTriggered = true;
       for (const sibling of group.instances) this.#running.get(sibling.instance.key)?.abort();
     }
@@ -319,7 +316,7 @@ function readsNeeds(job: JobDef): boolean {
 /** `needs.<id>` for a finished job (all its matrix instances). */
 function aggregate(group: Group): NeedsEntry {
   const results = group.finished.map((f) => f.result);
-  const failed = results.some((r) => (r.conclusion === 'failure' || r.conclusion === 'timed_out') && !allowedFailures.has(r));
+  const failed = results.some((r) => (r.conclusion === 'failure' || r.conclusion === 'timed_out') && !failureIsAllowed(r));
   const result: NeedsEntry['result'] = failed
     ? 'failure'
     : results.some((r) => r.conclusion === 'cancelled')
