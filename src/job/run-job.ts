@@ -122,7 +122,8 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     });
     const home = vm.user === 'root' ? '/root' : `/home/${vm.user}`;
     const layout: GuestLayout = { workspace: `${home}/work/${request.repoName}`, tempDir: '/tmp/forgevm' };
-    const guest = new SshGuest(ssh, vm.user, home, layout.tempDir);
+    // forgevm's own pid and env files stay apart from RUNNER_TEMP, which steps may empty.
+    const guest = new SshGuest(ssh, vm.user, home, '/tmp/.forgevm-exec');
 
     // prepare
     stopConsole?.();
