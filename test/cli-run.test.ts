@@ -196,7 +196,7 @@ describe('forgevm run', () => {
     expect(await logFiles()).toEqual(before);
   });
 
-  it('an unknown image label, in runs-on or --image, gives one line with the cause and the fix, and boots nothing', async () => {
+  it('an unknown image label, in runs-on or --image, gives one line with the cause and the fix before any job starts', async () => {
     const line = (label: string) =>
       new RegExp(`unknown image label "${label}": runs-on must name an image in the catalog \\(tiny[^)]*\\); add it under images: in the config or pick one of these$`, 'm');
     for (const [args, label] of [
@@ -204,12 +204,13 @@ describe('forgevm run', () => {
       [['--workflow', 'workflows/hello.yml', '--image', 'no-such-image'], 'no-such-image'],
     ] as const) {
       const started = Date.now();
+      const before = await logFiles();
       const result = await run(...args);
       expect(result.exitCode, result.all).toBe(1);
-      expect(result.stdout).toMatch(line(label));
-      const row = summaryRow(result.stdout, args[1] === 'workflows/windows.yml' ? 'build' : 'hello');
-      expect(row?.[1]).toBe('failure');
-      expect(row?.[3]).toMatch(line(label));
+      // Refused before any job starts: one line on stderr, no job log, no summary.
+      expect(result.stderr).toMatch(new RegExp(`^forgevm: ${line(label).source}`, 'm'));
+      expect(result.stdout).not.toContain('── ');
+      expect(await logFiles()).toEqual(before);
       expect(Date.now() - started).toBeLessThan(30_000);
       await expectNothingLeft();
     }
