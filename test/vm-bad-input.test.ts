@@ -85,6 +85,21 @@ describe('bad input to the engine', () => {
     await expectNothingLeft();
   });
 
+  it('a commit that is not in the repository stops the VM that was booting meanwhile', async () => {
+    const instance = jobFromYaml('jobs:\n  x:\n    runs-on: tiny\n    steps:\n      - run: "true"\n');
+    const missing = 'f'.repeat(40);
+    const result = await runJob(h.engine, {
+      id: 'bad-commit',
+      label: 'tiny',
+      workspace: { repoDir: repo.dir, sha: missing },
+      repoName: 'repo',
+      log: logIn(scratch, 'bad-commit'),
+      runSteps: stepsOf(instance, missing),
+    });
+    expect(result.error).toMatch(/^commit ffffffffffff is not in /);
+    await expectNothingLeft();
+  });
+
   it('a missing qemu binary names the package to install', async () => {
     const savedPath = process.env.PATH;
     process.env.PATH = '/nonexistent';

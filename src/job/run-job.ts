@@ -25,6 +25,7 @@ import { lookupImage } from '../vm/images.ts';
 import { bootVm, type Vm } from '../vm/vm.ts';
 import type { JobResult } from './result.ts';
 import type { StepsOutcome } from './steps.ts';
+import { settleAll } from '../util/settle-all.ts';
 import { prepareWorkspace, tarStream, type WorkspaceSource } from './workspace.ts';
 
 export interface Engine {
@@ -99,11 +100,13 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     dir = await createJobDir(engine.jobsRoot, request.id);
     const workspaceDir = join(dir, 'workspace');
     phase('boot');
-    const [bootedVm] = await Promise.all([
+    const booted = await settleAll<[Vm, void]>([
       bootVm({ dir, id: request.id, image, accel: engine.accel.accel, qemu: engine.qemu }),
       prepareWorkspace(request.workspace, workspaceDir),
     ]);
-    vm = bootedVm;
+    vm = booted.values[0]; // set even when the workspace failed, so teardown stops it
+    if (booted.error) throw booted.error;
+    if (!vm) throw new Error('the VM did not start');
     request.onBooted?.({ pid: vm.pid, port: vm.port });
     stopConsole = request.onConsole ? followConsole(vm.consoleLog, request.onConsole) : undefined;
 
@@ -129,7 +132,14 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     stopConsole?.();
     phase('prepare');
     const tar = tarStream(workspaceDir);
-    await Promise.all([guest.extractTar(tar.stream, layout.workspace), tar.done]);
+    const unpacked = await settleAll([
+      guest.extractTar(tar.stream, layout.workspace).catch((error: unknown) => {
+        tar.stop();
+        throw error;
+      }),
+      tar.done,
+    ]);
+    if (unpacked.error) throw unpacked.error;
     request.onVmStarted?.();
 
     // run

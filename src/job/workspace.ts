@@ -44,7 +44,7 @@ export async function prepareWorkspace(source: WorkspaceSource, into: string): P
  * late (when the SSH channel opens) and a child's unread pipe output is lost once it exits, so
  * the output goes straight into a PassThrough, whose backpressure then pauses tar.
  */
-export function tarStream(dir: string): { stream: Readable; done: Promise<void> } {
+export function tarStream(dir: string): { stream: Readable; done: Promise<void>; stop: () => void } {
   const child = spawn('tar', ['-c', '-f', '-', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stream = child.stdout.pipe(new PassThrough());
   let stderr = '';
@@ -53,5 +53,9 @@ export function tarStream(dir: string): { stream: Readable; done: Promise<void> 
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`packing the workspace failed: ${stderr.trim() || `tar exit ${code}`}`))));
   });
-  return { stream, done };
+  // When the reader gave up early, tar would block on a full pipe forever: end it.
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  return { stream, done, stop };
 }

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { ImageSpec } from '../config/catalog.ts';
+import { settleAll } from '../util/settle-all.ts';
 import { readRecord, writeRecord } from './job-dir.ts';
 import { createOverlay } from './overlay.ts';
 import { type Accelerator, qemuArgs } from './qemu-args.ts';
@@ -60,7 +61,9 @@ export async function bootVm(options: BootOptions): Promise<Vm> {
     const overlay = join(dir, 'overlay.qcow2');
     const keys = generateJobKeys();
     // Independent host work before QEMU can start: do it side by side.
-    const [, seedIso] = await Promise.all([createOverlay(options.image, overlay), writeSeedIso(dir, options.id, keys)]);
+    const prepared = await settleAll<[void, string]>([createOverlay(options.image, overlay), writeSeedIso(dir, options.id, keys)]);
+    if (prepared.error) throw prepared.error;
+    const seedIso = prepared.values[1]!;
     const consoleLog = join(dir, 'console.log');
     const qmpSocket = join(dir, 'qmp.sock');
     const args = qemuArgs({
