@@ -3,7 +3,7 @@
  * statuses, repository contents, PR files. Retries 5xx and network errors a few times; every
  * failure is logged as one line.
  */
-import type { ForgeLogger } from './github-client.ts';
+import type { ForgeApiErrorSink, ForgeLogger } from './github-client.ts';
 import { silentLogger } from './github-client.ts';
 
 export type CommitState = 'pending' | 'success' | 'error' | 'failure' | 'warning';
@@ -13,6 +13,8 @@ export interface ForgejoClientOptions {
   apiUrl: string;
   token: string;
   log?: ForgeLogger;
+  /** When set, failed API calls are reported here (one structured line each) instead of `log.warn`. */
+  onApiError?: ForgeApiErrorSink;
   retries?: number;
   /** Base wait between retries (ms); doubles each time. */
   retryDelayMs?: number;
@@ -65,7 +67,7 @@ export class ForgejoClient {
           await this.#wait(attempt);
           continue;
         }
-        this.#log.warn(`Forgejo API ${label} failed: ${(error as Error).message}`);
+        this.#failed(label, path, undefined, (error as Error).message);
         throw new ForgejoApiError(0, label, (error as Error).message);
       }
       if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T;
@@ -75,9 +77,27 @@ export class ForgejoClient {
         await this.#wait(attempt);
         continue;
       }
-      this.#log.warn(`Forgejo API ${label} failed with ${response.status}: ${text}`);
+      this.#failed(label, path, response.status, text);
       throw new ForgejoApiError(response.status, label, text);
     }
+  }
+
+  /** One line per failed call (after the retries). */
+  #failed(label: string, path: string, status: number | undefined, message: string): void {
+    const onApiError = this.options.onApiError;
+    if (!onApiError) {
+      this.#log.warn(`Forgejo API ${label} failed${status !== undefined ? ` with ${status}` : ''}: ${message}`);
+      return;
+    }
+    const repo = path.match(/^\/repos\/([^/?]+)\/([^/?]+)/);
+    onApiError({
+      forge: 'forgejo',
+      request: label,
+      ...(status !== undefined ? { status } : {}),
+      ...(repo ? { repo: `${decodeURIComponent(repo[1]!)}/${decodeURIComponent(repo[2]!)}` } : {}),
+      message,
+      willRetry: false,
+    });
   }
 
   #wait(attempt: number): Promise<void> {

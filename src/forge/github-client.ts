@@ -7,6 +7,7 @@ import { createAppAuth } from '@octokit/auth-app';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
+import type { ForgeApiErrorLogLine } from '../log/logger.ts';
 
 export type GithubOctokit = InstanceType<typeof ThrottledOctokit>;
 
@@ -22,6 +23,9 @@ export interface ForgeLogger {
 
 export const silentLogger: ForgeLogger = { info() {}, warn() {}, error() {} };
 
+/** Structured sink for failed forge API calls (start-worker wires it to `logForgeApiError`). */
+export type ForgeApiErrorSink = (line: ForgeApiErrorLogLine) => void;
+
 export interface GithubClientOptions {
   appId: string | number;
   /** PEM (PKCS#1 or PKCS#8). */
@@ -29,6 +33,8 @@ export interface GithubClientOptions {
   /** REST base URL; `https://api.github.com` or a GHE `https://HOST/api/v3`. */
   apiUrl?: string;
   log?: ForgeLogger;
+  /** When set, failed API calls are reported here (one structured line each) instead of `log.warn`. */
+  onApiError?: ForgeApiErrorSink;
   /** How many times a rate-limited request is retried after waiting (default 3). */
   rateLimitRetries?: number;
   /** Tests: turn the throttling lanes off, or shrink the retry waits (ms per second of retry-after). */
@@ -63,11 +69,16 @@ export class ExpiryAwareTokenCache {
   }
 }
 
-function describeError(error: unknown): string {
+function errorParts(error: unknown): { status?: number; message: string } {
   const e = error as { status?: number; message?: string; response?: { headers?: Record<string, string> } };
   const requestId = e.response?.headers?.['x-github-request-id'];
-  const message = (e.message ?? String(error)).split('\n')[0];
-  return `${e.status ?? 'network error'}: ${message}${requestId ? ` (request id ${requestId})` : ''}`;
+  const message = `${(e.message ?? String(error)).split('\n')[0]}${requestId ? ` (request id ${requestId})` : ''}`;
+  return typeof e.status === 'number' ? { status: e.status, message } : { message };
+}
+
+function describeError(error: unknown): string {
+  const { status, message } = errorParts(error);
+  return `${status ?? 'network error'}: ${message}`;
 }
 
 export class GithubClients {
@@ -137,8 +148,22 @@ export class GithubClients {
         },
       },
     });
+    const onApiError = this.options.onApiError;
+    // Registered last, so it sees each request once, after the retry plugin gave up.
     octokit.hook.error('request', (error, options) => {
-      log.warn(`GitHub API ${options.method} ${options.url} failed (${lane}): ${describeError(error)}`);
+      if (onApiError) {
+        const owner = options.owner;
+        const name = options.repo;
+        onApiError({
+          forge: 'github',
+          request: `${options.method} ${options.url}`,
+          ...errorParts(error),
+          ...(typeof owner === 'string' && typeof name === 'string' ? { repo: `${owner}/${name}` } : {}),
+          willRetry: false,
+        });
+      } else {
+        log.warn(`GitHub API ${options.method} ${options.url} failed (${lane}): ${describeError(error)}`);
+      }
       throw error;
     });
     return octokit;

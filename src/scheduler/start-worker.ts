@@ -8,7 +8,7 @@ import { ForgejoClient } from '../forge/forgejo-client.ts';
 import { GithubClients, type ForgeLogger } from '../forge/github-client.ts';
 import type { Engine } from '../job/run-job.ts';
 import { runPlannedJob } from '../job/run-planned-job.ts';
-import type { Logger } from '../log/logger.ts';
+import { logForgeApiError, logJobState, type ForgeApiErrorLogLine, type Logger } from '../log/logger.ts';
 import type { Store } from '../store/store.ts';
 import { stateDir } from '../vm/state-dir.ts';
 import { sweepOrphans } from '../vm/sweep.ts';
@@ -53,15 +53,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<Worker> 
     error: (m) => logger.error(m),
     debug: (m) => logger.debug(m),
   };
+  const onApiError = (line: ForgeApiErrorLogLine) => logForgeApiError(logger, line);
   const dirs = stateDir(config.stateDir);
   const worker = new Worker({
     store,
     forges: {
       ...(config.github
-        ? { github: githubAccess(new GithubClients({ appId: config.github.appId, privateKey: config.github.privateKey, apiUrl: config.github.apiUrl, log })) }
+        ? { github: githubAccess(new GithubClients({ appId: config.github.appId, privateKey: config.github.privateKey, apiUrl: config.github.apiUrl, log, onApiError })) }
         : {}),
       ...(config.forgejo
-        ? { forgejo: forgejoAccess(new ForgejoClient({ apiUrl: config.forgejo.apiUrl, token: config.forgejo.token }), config.forgejo.url) }
+        ? { forgejo: forgejoAccess(new ForgejoClient({ apiUrl: config.forgejo.apiUrl, token: config.forgejo.token, log, onApiError }), config.forgejo.url) }
         : {}),
     },
     loadWorkflows,
@@ -77,6 +78,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<Worker> 
     cacheRoot: dirs.repos,
     logCapBytes: config.logCapBytes,
     log,
+    events: { onJobState: (line) => logJobState(logger, line) },
     progressIntervalMs: options.progressIntervalMs,
     pollIntervalMs: options.pollIntervalMs,
   });

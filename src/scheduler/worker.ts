@@ -15,6 +15,7 @@ import type { ForgeLogger } from '../forge/github-client.ts';
 import type { JobResult } from '../job/result.ts';
 import type { WorkspaceSource } from '../job/workspace.ts';
 import { JobLog } from '../log/job-log.ts';
+import type { JobStateLogLine } from '../log/logger.ts';
 import { annotationsFromLog } from '../report/annotations.ts';
 import { buildCheckOutput, type CheckOutput } from '../report/check-output.ts';
 import { LiveTail } from '../report/live-tail.ts';
@@ -62,6 +63,12 @@ export interface ExecuteJobRequest {
 
 export type ExecuteJob = (request: ExecuteJobRequest) => Promise<JobResult>;
 
+/** Structured events for the service log (start-worker wires them to the pino helpers). */
+export interface WorkerEvents {
+  /** One call per job state change: queued, in_progress, completed (with its conclusion). */
+  onJobState?(line: JobStateLogLine): void;
+}
+
 export interface WorkerOptions {
   store: Store;
   forges: Partial<Record<'github' | 'forgejo', ForgeAccess>>;
@@ -79,6 +86,7 @@ export interface WorkerOptions {
   cacheRoot: string;
   logCapBytes: number;
   log: ForgeLogger;
+  events?: WorkerEvents;
   /** Check-run log tail interval (default 10 s). */
   progressIntervalMs?: number;
   /** Delivery poll interval when idle (default 1 s); `notify()` wakes the loop sooner. */
@@ -327,6 +335,7 @@ export class Worker {
         })),
       );
       const byKey = new Map(jobs.map((j) => [j.instanceKey, j]));
+      for (const job of jobs) this.#jobState(run, job, 'queued');
       // Create every check straight away, so the PR shows all jobs as queued.
       for (const pj of jobsToCreate) {
         const job = byKey.get(pj.instance.key)!;
@@ -388,6 +397,17 @@ export class Worker {
   // ------------------------------------------------------------------------------------------
   // Reporting helpers
 
+  #jobState(run: Run, job: Job, status: JobStateLogLine['status'], end?: { conclusion: string; error?: string | null }): void {
+    this.#opts.events?.onJobState?.({
+      job: job.id,
+      run: run.id,
+      repo: run.repo,
+      name: `${run.workflowName} / ${job.displayName}`,
+      status,
+      ...(end ? { conclusion: end.conclusion, error: end.error ?? null } : {}),
+    });
+  }
+
   #target(run: Run, job: Job): ReportTarget {
     return {
       forge: run.forge,
@@ -421,6 +441,7 @@ export class Worker {
     };
     await access.reporter.completed(this.#handle(run, fresh), { conclusion: 'action_required', output, ...(github ? { actions: [APPROVE_ACTION] } : {}) });
     await this.#opts.store.updateJob(job.id, { status: 'completed', conclusion: 'action_required', completedAt: new Date().toISOString() });
+    this.#jobState(run, job, 'completed', { conclusion: 'action_required' });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -495,6 +516,7 @@ export class Worker {
     try {
       const started = await store.transitionJob(job.id, 'queued', { status: 'in_progress', startedAt: new Date().toISOString() });
       if (!started) throw new Error(`job ${job.id} was no longer queued (another worker took it)`);
+      this.#jobState(run, started, 'in_progress');
       const handle = this.#handle(run, started);
       let workspace: WorkspaceSource;
       try {
@@ -559,6 +581,7 @@ export class Worker {
       error: result.error ?? null,
       completedAt: new Date().toISOString(),
     });
+    this.#jobState(run, updated, 'completed', { conclusion: result.conclusion, error: result.error ?? null });
     try {
       let current = updated;
       if (current.checkRunId === null && current.statusContext === null) current = await this.#queue(access, run, current);
@@ -659,7 +682,10 @@ export class Worker {
         error: RUNNER_RESTARTED,
       };
       if (access) await this.#complete(access, run, job, result);
-      else await store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
+      else {
+        await store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
+        this.#jobState(run, job, 'completed', { conclusion: 'failure', error: RUNNER_RESTARTED });
+      }
     }
 
     const queued = await store.listJobsByStatus('queued');
