@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,6 +226,95 @@ describe('conditions and continue-on-error', () => {
     const { outcome, log } = await run({ steps: [{ if: "github.ref ==", run: 'echo x' }] });
     expect(outcome.conclusion).toBe('failure');
     expect(log).toMatch(/✘ echo x: if: invalid condition/);
+  });
+});
+
+describe('hashFiles()', () => {
+  const ws = (): string => join(root, 'work', 'demo');
+  /** GitHub's algorithm, computed independently: SHA-256 over the files' binary SHA-256 digests. */
+  const expected = (...rel: string[]): string => {
+    const all = createHash('sha256');
+    for (const file of rel.map((r) => join(ws(), r)).sort()) all.update(createHash('sha256').update(readFileSync(file)).digest());
+    return all.digest('hex');
+  };
+  beforeEach(() => {
+    const files: Record<string, string> = {
+      'package.json': '{"name":"demo"}\n',
+      'x.txt': 'not json\n',
+      'sub/b.json': '{"b":1}\n',
+      'sub/deep/c.json': '{"c":2}\n',
+      '.hidden/d.json': '{"d":3}\n',
+      'a.json/e.json': 'dir named like a file\n',
+    };
+    for (const [rel, content] of Object.entries(files)) {
+      mkdirSync(join(ws(), rel, '..'), { recursive: true });
+      writeFileSync(join(ws(), rel), content);
+    }
+  });
+
+  it('hashes the sorted matches of a ** pattern by GitHub\'s algorithm, in run:, env: and if:', async () => {
+    const all = expected('package.json', 'sub/b.json', 'sub/deep/c.json', '.hidden/d.json', 'a.json/e.json');
+    const { outcome, log } = await run({
+      steps: [
+        {
+          env: { H: "${{ hashFiles('**/*.json') }}" },
+          run: `test "$H" = ${all}\ntest "\${{ hashFiles('**/*.json') }}" = ${all}\necho hashed-ok`,
+        },
+        { id: 'yes', if: `hashFiles('**/*.json') == '${all}'`, run: 'echo if-true' },
+        { id: 'no', if: "hashFiles('**/*.none') != ''", run: 'echo if-false' },
+      ],
+    });
+    expect(outcome.conclusion).toBe('success');
+    expect(log).toContain('hashed-ok');
+    expect(outcome.steps.map((s) => s.outcome)).toEqual(['success', 'success', 'skipped']);
+  });
+
+  it('gives an empty string when nothing matches, and ignores directories and paths outside the workspace', async () => {
+    const { outcome } = await run({
+      steps: [{ run: `test -z "\${{ hashFiles('**/*.none', '/etc/hostname', '../other/*') }}"\ntest -z "\${{ hashFiles('sub/deep') }}" && exit 1 || true` }],
+    });
+    expect(outcome.conclusion).toBe('success');
+  });
+
+  it('excludes with !, treats a directory as its files, and matches several patterns and ? sets', async () => {
+    const { outcome } = await run({
+      outputs: {
+        negated: "${{ hashFiles('**/*.json', '!sub/deep/**', '!.hidden') }}",
+        directory: "${{ hashFiles('sub') }}",
+        several: "${{ hashFiles('x.txt', 'package.json') }}",
+        question: "${{ hashFiles('?.txt', 'sub/[a-c].json') }}",
+        reincluded: "${{ hashFiles('sub/**', '!sub/**/*.json', 'sub/deep/c.json') }}",
+      },
+      steps: [{ run: 'true' }],
+    });
+    expect(outcome.outputs).toEqual({
+      negated: expected('package.json', 'sub/b.json', 'a.json/e.json'),
+      directory: expected('sub/b.json', 'sub/deep/c.json'),
+      several: expected('x.txt', 'package.json'),
+      question: expected('x.txt', 'sub/b.json'),
+      reincluded: expected('sub/deep/c.json'),
+    });
+  });
+
+  it('evaluates expression arguments first, sees files of earlier steps, and follows symbolic links', async () => {
+    symlinkSync(join(ws(), 'sub'), join(ws(), 'linked'));
+    const before = expected('package.json', 'a.json/e.json'); // a.json is a folder: its files count
+    const { outcome } = await run({
+      outputs: { linked: "${{ hashFiles('linked/b.json') }}", json: "${{ hashFiles('*.json') }}" },
+      steps: [
+        { run: `test "\${{ hashFiles(format('{0}/*.json', 'sub'), matrix.node == 20 && 'x.txt' || 'none') }}" = ${expected('sub/b.json', 'x.txt')}` },
+        { run: `test "\${{ hashFiles('*.json') }}" = ${before}\necho new > new.json` },
+        { run: `test "\${{ hashFiles('*.json') }}" != ${before}` },
+      ],
+    });
+    expect(outcome.conclusion).toBe('success');
+    expect(outcome.outputs).toEqual({ linked: expected('sub/b.json'), json: expected('package.json', 'a.json/e.json', 'new.json') });
+  });
+
+  it('fails the step clearly when an argument cannot be evaluated before the step', async () => {
+    const { outcome, log } = await run({ steps: [{ run: "echo ${{ hashFiles(fromJSON('{')) }}" }] });
+    expect(outcome.conclusion).toBe('failure');
+    expect(log).toMatch(/an argument of hashFiles\(\) could not be evaluated before the step/);
   });
 });
 

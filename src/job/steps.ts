@@ -14,7 +14,8 @@ import type { Guest, GuestFile } from '../ssh/guest.ts';
 import type { JobLog } from '../log/job-log.ts';
 import { LogCapExceeded } from '../log/job-log.ts';
 import type { GithubContext, JobInstance, NeedsEntry, StepDef } from '../workflow/model.ts';
-import { evaluateCondition, evaluateExpression, interpolate, type StatusFunctions } from '../workflow/expressions.ts';
+import { evaluateCondition, evaluateExpression, hashFilesCallsIn, interpolate, type ExpressionFunctions, type StatusFunctions } from '../workflow/expressions.ts';
+import { HashFiles } from './hash-files.ts';
 import type { JobConclusion, StepConclusion, StepResult } from './result.ts';
 import { FileCommandError, addPathEntries, composePath, isValidEnvName, parseKeyValueFile, parsePathFile } from './env-files.ts';
 import { commandFor, resolveShell } from './step-script.ts';
@@ -82,12 +83,15 @@ class StepsRun {
   readonly #results: StepResult[] = [];
   #summary = '';
   #generatedIds = 0;
+  /** hashFiles() answers for the step being evaluated (files change between steps). */
+  #hashFiles: HashFiles;
 
   constructor(guest: Guest, log: JobLog, input: StepsInput, signal: AbortSignal) {
     this.#guest = guest;
     this.#log = log;
     this.#input = input;
     this.#cancel = signal;
+    this.#hashFiles = new HashFiles(guest, input.workspace);
   }
 
   get #cancelled(): boolean {
@@ -127,7 +131,7 @@ class StepsRun {
       clearTimeout(timer);
       this.#cancel.removeEventListener('abort', onCancel);
     }
-    const outputs = this.#jobOutputs();
+    const outputs = await this.#jobOutputs();
     const conclusion: JobConclusion = this.#jobTimedOut
       ? 'timed_out'
       : this.#cancel.aborted
@@ -195,7 +199,26 @@ class StepsRun {
       success: () => !this.#failed && !this.#cancelled,
       failure: () => this.#failed,
       cancelled: () => this.#cancelled,
+      hashFiles: (patterns) => this.#hashFiles.lookup(patterns),
     };
+  }
+
+  /** Outside `if:`, only hashFiles() (the status functions throw "not available"). */
+  #functions(): ExpressionFunctions {
+    return { hashFiles: (patterns) => this.#hashFiles.lookup(patterns) };
+  }
+
+  /**
+   * Computes, in the guest, the hashFiles() calls of templates about to be evaluated with
+   * `contexts`, so the synchronous evaluator can look them up.
+   */
+  async #prepareHashFiles(templates: ReadonlyArray<string | number | boolean | undefined>, contexts: Record<string, unknown>, what: string, condition = false): Promise<void> {
+    try {
+      const calls = templates.flatMap((t) => (typeof t === 'string' ? hashFilesCallsIn(t, contexts, condition) : []));
+      await this.#hashFiles.prepare(calls);
+    } catch (err) {
+      throw new JobFailure(what === '' ? messageOf(err) : `${what}: ${messageOf(err)}`);
+    }
   }
 
   /** Workflow env, then job env over it, each evaluated with the contexts GitHub allows there. */
@@ -216,7 +239,7 @@ class StepsRun {
 
   #evalText(template: string, contexts: Record<string, unknown>, what: string): string {
     try {
-      return interpolate(template, contexts);
+      return interpolate(template, contexts, this.#functions());
     } catch (err) {
       throw new JobFailure(`${what}: ${messageOf(err)}`);
     }
@@ -227,8 +250,8 @@ class StepsRun {
     if (typeof value !== 'string') return value;
     const sole = /^\s*\$\{\{([\s\S]*)\}\}\s*$/.exec(value);
     try {
-      if (sole?.[1] !== undefined && !sole[1].includes('${{')) return evaluateExpression(sole[1].trim(), contexts);
-      return interpolate(value, contexts);
+      if (sole?.[1] !== undefined && !sole[1].includes('${{')) return evaluateExpression(sole[1].trim(), contexts, this.#functions());
+      return interpolate(value, contexts, this.#functions());
     } catch (err) {
       throw new JobFailure(`${what}: ${messageOf(err)}`);
     }
@@ -256,7 +279,7 @@ class StepsRun {
   #displayName(step: StepDef, contexts: Record<string, unknown>): string {
     if (step.name !== undefined) {
       try {
-        return interpolate(step.name, contexts);
+        return interpolate(step.name, contexts, this.#functions());
       } catch {
         return step.name;
       }
@@ -287,9 +310,11 @@ class StepsRun {
   }
 
   async #runStep(step: StepDef): Promise<StepResult> {
+    this.#hashFiles = new HashFiles(this.#guest, this.#input.workspace);
     const contexts = this.#stepContexts();
     let runs: boolean;
     try {
+      if (step.if !== undefined) await this.#prepareHashFiles([step.if], contexts, '', true);
       runs = evaluateCondition(step.if ?? 'success()', contexts, this.#status());
     } catch (err) {
       // GitHub fails the step (and so the job) when its condition cannot be evaluated.
@@ -300,6 +325,8 @@ class StepsRun {
     // cancel that lands while its files are written must still stop it, not grant it cleanup time.
     const asCleanup = this.#cancelled;
 
+    // A name that cannot be computed falls back to its text, as before.
+    await this.#prepareHashFiles([step.name], contexts, 'name').catch(() => {});
     const name = this.#displayName(step, contexts);
     const startedAt = new Date();
     const logStart = this.#log.size;
@@ -311,6 +338,7 @@ class StepsRun {
     let continueOnError = false;
     let outputs: Record<string, string> = {};
     try {
+      await this.#prepareHashFiles([step.continueOnError], contexts, `continue-on-error of step "${name}"`);
       continueOnError = this.#flag(step.continueOnError, contexts, `continue-on-error of step "${name}"`);
       const executed = step.uses !== undefined ? await this.#checkout(step) : await this.#runScript(step, name, asCleanup);
       outcome = executed.outcome;
@@ -373,18 +401,20 @@ class StepsRun {
 
     // Step env: evaluated with the env context of the job (plus GITHUB_ENV), then layered on top.
     const stepEnv: Record<string, string> = {};
+    await this.#prepareHashFiles(Object.values(step.env), baseContexts, `env of step "${name}"`);
     for (const [envName, value] of Object.entries(step.env)) {
       stepEnv[envName] = this.#evalText(value, baseContexts, `env.${envName} of step "${name}"`);
     }
     const envContext = { ...this.#env, ...stepEnv };
     const contexts = this.#stepContexts(envContext);
+    const dirSpec = step.workingDirectory ?? job.defaults.workingDirectory ?? workflow.defaults.workingDirectory;
+    const shellSpec = step.shell ?? job.defaults.shell ?? workflow.defaults.shell;
+    await this.#prepareHashFiles([step.run, shellSpec, dirSpec, step.timeoutMinutes], contexts, `step "${name}"`);
 
     const script = this.#evalText(step.run ?? '', contexts, `run of step "${name}"`);
-    const shellSpec = step.shell ?? job.defaults.shell ?? workflow.defaults.shell;
     const shellText = shellSpec === undefined ? undefined : this.#evalText(shellSpec, contexts, `shell of step "${name}"`);
     const bash = shellText === undefined || shellText.trim() === '' ? await this.#hasBash() : true;
     const shell = resolveShell(shellText, bash);
-    const dirSpec = step.workingDirectory ?? job.defaults.workingDirectory ?? workflow.defaults.workingDirectory;
     const cwd =
       dirSpec === undefined
         ? this.#input.workspace
@@ -542,13 +572,15 @@ class StepsRun {
     return (await this.#guest.exec(['test', '-d', path])).code === 0;
   }
 
-  #jobOutputs(): Record<string, string> {
+  async #jobOutputs(): Promise<Record<string, string>> {
     const { job } = this.#input.instance;
     const outputs: Record<string, string> = {};
     const contexts = this.#stepContexts();
+    this.#hashFiles = new HashFiles(this.#guest, this.#input.workspace);
     for (const [name, template] of Object.entries(job.outputs)) {
       try {
-        outputs[name] = interpolate(template, contexts);
+        await this.#prepareHashFiles([template], contexts, '');
+        outputs[name] = interpolate(template, contexts, this.#functions());
       } catch (err) {
         this.#log.meta(`⚠ output ${name} of job ${job.id} could not be evaluated: ${messageOf(err)}`);
       }

@@ -17,8 +17,12 @@ export interface StatusFunctions {
   success(): boolean;
   failure(): boolean;
   cancelled(): boolean;
+  /** One entry per argument of the call, each coerced to a string (see hashFilesCallsIn). */
   hashFiles?(patterns: string[]): string;
 }
+
+/** Outside `if:` conditions only hashFiles may be supplied; absent functions throw when called. */
+export type ExpressionFunctions = Partial<StatusFunctions>;
 
 /** Every context name GitHub knows; ones the caller does not supply evaluate to null. */
 export const ALL_CONTEXTS = [
@@ -57,19 +61,19 @@ function parse(expr: string, contextNames: readonly string[], functions: Functio
   return tree;
 }
 
-function functionImplementations(status: StatusFunctions | undefined): Map<string, FunctionDefinition> {
+function functionImplementations(status: ExpressionFunctions | undefined): Map<string, FunctionDefinition> {
   const unavailable = (name: string): never => {
     throw new Error(`${name}() is not available here (only in job and step "if:" conditions)`);
   };
   const bool = (fn: () => boolean) => () => new data.BooleanData(fn());
   const map = new Map<string, FunctionDefinition>();
-  map.set('success', { name: 'success', minArgs: 0, maxArgs: 0, call: bool(() => (status ? status.success() : unavailable('success'))) });
-  map.set('failure', { name: 'failure', minArgs: 0, maxArgs: 0, call: bool(() => (status ? status.failure() : unavailable('failure'))) });
+  map.set('success', { name: 'success', minArgs: 0, maxArgs: 0, call: bool(() => (status?.success ? status.success() : unavailable('success'))) });
+  map.set('failure', { name: 'failure', minArgs: 0, maxArgs: 0, call: bool(() => (status?.failure ? status.failure() : unavailable('failure'))) });
   map.set('cancelled', {
     name: 'cancelled',
     minArgs: 0,
     maxArgs: 0,
-    call: bool(() => (status ? status.cancelled() : unavailable('cancelled'))),
+    call: bool(() => (status?.cancelled ? status.cancelled() : unavailable('cancelled'))),
   });
   map.set('always', { name: 'always', minArgs: 0, maxArgs: 0, call: bool(() => true) });
   map.set('hashfiles', {
@@ -95,7 +99,7 @@ function contextNamesFor(contexts: Contexts): string[] {
   return [...new Set([...ALL_CONTEXTS, ...Object.keys(contexts)])];
 }
 
-function evaluateToData(expr: string, contexts: Contexts, status: StatusFunctions | undefined): data.ExpressionData {
+function evaluateToData(expr: string, contexts: Contexts, status: ExpressionFunctions | undefined): data.ExpressionData {
   let tree: Expr;
   try {
     tree = parse(expr, contextNamesFor(contexts), EXTENSION_FUNCTIONS);
@@ -119,7 +123,7 @@ function messageOf(err: unknown): string {
 }
 
 /** Evaluates one expression (the text inside `${{ }}`) to a plain JS value. */
-export function evaluateExpression(expr: string, contexts: Contexts, status?: StatusFunctions): unknown {
+export function evaluateExpression(expr: string, contexts: Contexts, status?: ExpressionFunctions): unknown {
   return fromExpressionData(evaluateToData(expr, contexts, status));
 }
 
@@ -137,7 +141,7 @@ function segmentsOf(template: string): TemplateSegment[] {
  * null → '', booleans → 'true'/'false', numbers without trailing zeros, arrays → 'Array',
  * objects → 'Object' (use toJSON() to print them).
  */
-export function interpolate(template: string, contexts: Contexts, status?: StatusFunctions): string {
+export function interpolate(template: string, contexts: Contexts, status?: ExpressionFunctions): string {
   let out = '';
   for (const segment of segmentsOf(template)) {
     out += segment.kind === 'text' ? segment.text : evaluateToData(segment.expr, contexts, status).coerceString();
@@ -150,7 +154,7 @@ export function interpolate(template: string, contexts: Contexts, status?: Statu
  * or a string with embedded expressions (interpolated to a string). For `timeout-minutes`,
  * `continue-on-error`, `strategy.matrix` and similar typed fields.
  */
-export function evaluateValue(template: string, contexts: Contexts, status?: StatusFunctions): unknown {
+export function evaluateValue(template: string, contexts: Contexts, status?: ExpressionFunctions): unknown {
   const sole = soleExpression(template);
   if (sole !== undefined) return evaluateExpression(sole, contexts, status);
   return interpolate(template, contexts, status);
@@ -211,6 +215,56 @@ function functionNamesIn(tree: Expr): string[] {
   };
   visit(tree);
   return names;
+}
+
+/**
+ * The arguments of every `hashFiles()` call in a template (or, with `condition`, in an `if:`
+ * value), each coerced to a string the way the evaluator will pass them, so the caller can
+ * compute the hashes asynchronously first and answer the synchronous hashFiles() from a table.
+ * Arguments that are expressions are evaluated with `contexts`; one that cannot be (or that calls
+ * hashFiles() itself) throws a clear error. Unparsable templates return [] (evaluation reports them).
+ */
+export function hashFilesCallsIn(template: string, contexts: Contexts, condition = false): string[][] {
+  let exprs: string[];
+  try {
+    exprs = condition ? [conditionExpression(template)] : segmentsOf(template).flatMap((s) => (s.kind === 'expr' ? [s.expr] : []));
+  } catch {
+    return [];
+  }
+  const calls: string[][] = [];
+  const dict = contextDictionary(contexts);
+  const noFunctions = functionImplementations(undefined);
+  const visit = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    const n = node as Record<string, unknown>;
+    const fnToken = n.functionName as { lexeme?: string } | undefined;
+    if (fnToken?.lexeme?.toLowerCase() === 'hashfiles' && Array.isArray(n.args)) {
+      calls.push(
+        (n.args as Expr[]).map((arg) => {
+          if (functionNamesIn(arg).includes('hashfiles')) throw new Error('hashFiles() arguments must not call hashFiles()');
+          try {
+            return (new Evaluator(arg, dict, noFunctions).evaluate() ?? new data.Null()).coerceString();
+          } catch (err) {
+            throw new Error(`an argument of hashFiles() could not be evaluated before the step: ${messageOf(err)}`);
+          }
+        }),
+      );
+      return;
+    }
+    for (const key of ['expr', 'left', 'right', 'group', 'index']) visit(n[key]);
+    if (Array.isArray(n.args)) for (const a of n.args as unknown[]) visit(a);
+  };
+  for (const expr of exprs) {
+    if (!/hashfiles/i.test(expr)) continue;
+    let tree: Expr;
+    try {
+      tree = parse(expr, contextNamesFor(contexts), EXTENSION_FUNCTIONS);
+    } catch {
+      continue; // the evaluation reports the syntax error
+    }
+    visit(tree);
+  }
+  return calls;
 }
 
 /** Lower-cased names of the contexts an expression reads (e.g. `needs`, `matrix`). */
