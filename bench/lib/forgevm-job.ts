@@ -9,8 +9,8 @@ import { JobLog } from '../../src/log/job-log.ts';
 import type { JobResult } from '../../src/job/result.ts';
 import { runJob, type Engine } from '../../src/job/run-job.ts';
 import { runSteps } from '../../src/job/steps.ts';
-import type { GithubContext, JobInstance } from '../../src/workflow/model.ts';
-import { parseWorkflow } from '../../src/workflow/parse.ts';
+import type { JobInstance } from '../../src/workflow/model.ts';
+import { jobFromYaml, testGithub as github } from '../../test/support/job-fixture.ts';
 
 export interface TimedJob {
   result: JobResult;
@@ -34,42 +34,9 @@ export interface JobSpec {
   onFirstOutput?: () => void;
 }
 
+/** A one-step `tiny` job running `run`, built as the engine tests build theirs. */
 export function jobInstance(run: string): JobInstance {
-  const yaml = `on: push\njobs:\n  bench:\n    runs-on: tiny\n    steps:\n      - run: ${JSON.stringify(run)}\n`;
-  const { workflow, problems } = parseWorkflow('.forgevm/workflows/bench.yml', yaml);
-  if (!workflow || problems.length) throw new Error(`bench workflow is invalid: ${problems.map((p) => p.message).join('; ')}`);
-  const job = workflow.jobs[0]!;
-  return {
-    workflow,
-    job,
-    key: job.id,
-    displayName: job.id,
-    matrix: {},
-    strategy: { failFast: true, jobIndex: 0, jobTotal: 1 },
-    runsOn: job.runsOn,
-  };
-}
-
-function github(sha: string): GithubContext {
-  return {
-    event_name: 'push',
-    event: {},
-    sha,
-    ref: 'refs/heads/main',
-    ref_name: 'main',
-    ref_type: 'branch',
-    head_ref: '',
-    base_ref: '',
-    repository: 'bench/repo',
-    repository_owner: 'bench',
-    run_id: '1',
-    run_number: '1',
-    run_attempt: '1',
-    actor: 'bench',
-    workflow: 'bench',
-    server_url: 'https://github.com',
-    api_url: 'https://api.github.com',
-  };
+  return jobFromYaml(`jobs:\n  bench:\n    runs-on: tiny\n    steps:\n      - run: ${JSON.stringify(run)}\n`);
 }
 
 export async function runTimedJob(spec: JobSpec): Promise<TimedJob> {
