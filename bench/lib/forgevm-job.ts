@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { JobLog } from '../../src/log/job-log.ts';
 import type { JobResult } from '../../src/job/result.ts';
 import { runJob, type Engine } from '../../src/job/run-job.ts';
-import { runSteps } from '../../src/job/steps.ts';
 import type { JobInstance } from '../../src/workflow/model.ts';
-import { jobFromYaml, testGithub as github } from '../../test/support/job-fixture.ts';
+import { jobFromYaml, stepsOf } from '../../test/support/job-fixture.ts';
 
 export interface TimedJob {
   result: JobResult;
@@ -60,22 +59,7 @@ export async function runTimedJob(spec: JobSpec): Promise<TimedJob> {
       repoName: 'repo',
       log,
       onPhase: (name) => (phases[name] = performance.now() - accepted),
-      runSteps: (guest, jobLog, layout, signal) =>
-        runSteps(
-          guest,
-          jobLog,
-          {
-            instance,
-            github: github(spec.repo.sha),
-            needs: {},
-            inputs: {},
-            vars: {},
-            workspace: layout.workspace,
-            tempDir: layout.tempDir,
-            defaultTimeoutMinutes: 10,
-          },
-          signal,
-        ),
+      runSteps: stepsOf(instance, spec.repo.sha),
     });
     return { result, phases, firstOutputMs, totalMs: performance.now() - accepted, logBytes: log.size };
   } finally {
