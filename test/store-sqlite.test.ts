@@ -96,7 +96,8 @@ describe('acknowledged deliveries survive a killed process', () => {
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const acked: string[] = [];
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the writing process exited (${code}) after ${acked.length} acknowledgements`)));
       let buffer = '';
       child.stdout.on('data', (d: Buffer) => {
         buffer += d.toString();
@@ -129,5 +130,60 @@ describe('acknowledged deliveries survive a killed process', () => {
     await new Promise((r) => setTimeout(r, 350));
     expect(normal.deliveryWriterStats.syncs).toBeGreaterThanOrEqual(1);
     await normal.close();
+  });
+});
+
+describe('the delivery writer thread', () => {
+  const runScript = async (script: string): Promise<{ code: number | null; stdout: string; ms: number }> => {
+    const { spawn } = await import('node:child_process');
+    const started = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return { code, stdout, ms: performance.now() - started };
+  };
+  const storeUrl = new URL('../src/store/sqlite.ts', import.meta.url).href;
+
+  it('keeps a process alive while an insert waits for it, and never after', async () => {
+    const dir = freshDir();
+    // Nothing but the insert keeps this process alive; the store is deliberately never closed.
+    const result = await runScript(`
+      import { SqliteStore } from ${JSON.stringify(storeUrl)};
+      const store = new SqliteStore({ dir: ${JSON.stringify(dir)} });
+      const results = await Promise.all(['a', 'b', 'a'].map((id) =>
+        store.insertDelivery({ id, forge: 'github', event: 'push', normalized: { kind: 'push' }, payload: Buffer.from('{}') })));
+      console.log(JSON.stringify(results));`);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([{ inserted: true }, { inserted: true }, { inserted: false }]);
+    expect(result.ms).toBeLessThan(20_000);
+  });
+
+  it('rejects inserts with an actionable line when the thread cannot store anything', async () => {
+    const { DeliveryWriter } = await import('../src/store/delivery-writer.ts');
+    // A database without the deliveries table: the thread fails as it starts.
+    const path = join(freshDir(), 'empty.db');
+    new Database(path).close();
+    const writer = new DeliveryWriter({ path, durable: true });
+    const row = { id: 'x', forge: 'github', event: 'push', action: null, dedupeKey: null, normalized: '{}', payload: '{}', receivedAt: '', status: 'pending', updatedAt: '' };
+    await expect(writer.insert(row)).rejects.toThrow(/^store: the delivery writer thread failed: .*no such table: deliveries.*; restart forgevm$/);
+    expect(writer.healthy).toBe(false);
+    await expect(writer.insert(row)).rejects.toThrow(/restart forgevm/);
+    await writer.close();
+  });
+
+  it('checkpoints on its own thread: the WAL stays small under a long stream of deliveries', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore({ dir });
+    const payload = JSON.stringify({ filler: 'x'.repeat(8000) });
+    for (let i = 0; i < 30; i++) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => store.insertDelivery(delivery(`w${i}-${j}`, { payload }))));
+    }
+    // 1500 deliveries wrote ~12 MB of pages; SQLite's automatic checkpoint (1000 pages) on the
+    // writer thread keeps restarting the WAL instead of letting it grow.
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(dir, 'forgevm.db-wal')).size).toBeLessThan(8 * 1024 * 1024);
+    expect(await store.countDeliveries()).toBe(1500);
+    await store.close();
   });
 });

@@ -126,3 +126,22 @@ describe('worker structured logs', () => {
     expect(github.runsFor('acme/app').map((r) => [r.status, r.conclusion])).toEqual([['completed', 'success']]);
   });
 });
+
+describe('service log redaction', () => {
+  it('censors secrets in a settings object, a config section, a config and request headers logged by mistake', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', destination: { write: (chunk: string) => void lines.push(chunk) } });
+    const github = { appId: 1, privateKey: 'PEM-SECRET', webhookSecret: 'HOOK-SECRET' };
+    log.info({ privateKey: 'TOP-SECRET', token: 'TOKEN-SECRET' }, 'settings');
+    log.info({ github }, 'section');
+    log.info({ config: { github, forgejo: { url: 'https://f', token: 'FJ-TOKEN', webhookSecret: 'FJ-HOOK' } } }, 'config');
+    log.info({ headers: { authorization: 'token GH-TOKEN' }, request: { headers: { authorization: 'Bearer X-TOKEN' } } }, 'request');
+    const text = lines.join('');
+    for (const secret of ['TOP-SECRET', 'TOKEN-SECRET', 'PEM-SECRET', 'HOOK-SECRET', 'FJ-TOKEN', 'FJ-HOOK', 'GH-TOKEN', 'X-TOKEN']) expect(text).not.toContain(secret);
+    expect(lines).toHaveLength(4);
+    expect(JSON.parse(lines[2]!).config).toEqual({
+      github: { appId: 1, privateKey: '[redacted]', webhookSecret: '[redacted]' },
+      forgejo: { url: 'https://f', token: '[redacted]', webhookSecret: '[redacted]' },
+    });
+  });
+});

@@ -46,7 +46,8 @@ interface ForgeRequest {
   forge: Forge;
   event: string | undefined;
   delivery: string | undefined;
-  signatureOk: (body: Buffer) => Promise<boolean> | boolean;
+  /** `text` is `body` decoded as UTF-8 (GitHub's library signs text; Forgejo's check uses bytes). */
+  signatureOk: (body: Buffer, text: string) => Promise<boolean> | boolean;
   normalize: (event: string, payload: unknown) => Normalized;
   /** Header names, for messages. */
   eventHeader: string;
@@ -95,16 +96,16 @@ export function createApp(deps: AppDeps): Hono {
       );
     }
 
-    // 3. Signature.
-    if (!(await req.signatureOk(body.body))) {
+    // 3. Signature. The body is decoded once; the same text is verified and parsed.
+    const text = body.body.toString('utf8');
+    if (!(await req.signatureOk(body.body, text))) {
       return reject(c, forge, 401, 'missing or invalid signature; check that the webhook secret matches forgevm\'s configuration');
     }
     if (!req.event) return reject(c, forge, 400, `missing ${req.eventHeader} header`);
     if (!req.delivery || req.delivery.length > 200) return reject(c, forge, 400, `missing or invalid ${req.deliveryHeader} header`, { event: req.event });
     const meta = { delivery: req.delivery, event: req.event };
 
-    // 4. JSON. The body is decoded once; the same string is parsed and stored.
-    const text = body.body.toString('utf8');
+    // 4. JSON.
     let payload: unknown;
     try {
       payload = JSON.parse(text);
@@ -136,7 +137,7 @@ export function createApp(deps: AppDeps): Hono {
       action: normalized.action,
       dedupeKey: normalized.dedupeKey,
       normalized: event,
-      payload: text,
+      payload: body.body,
       status: isInstallation ? 'done' : 'pending',
     });
     if (!inserted) return duplicate(c, forge, meta, normalized.action, started);
@@ -166,7 +167,7 @@ export function createApp(deps: AppDeps): Hono {
       delivery: header(c, 'x-github-delivery'),
       eventHeader: 'X-GitHub-Event',
       deliveryHeader: 'X-GitHub-Delivery',
-      signatureOk: (body) => githubVerifier!.verify(body, header(c, 'x-hub-signature-256')),
+      signatureOk: (_body, text) => githubVerifier!.verify(text, header(c, 'x-hub-signature-256')),
       normalize: (event, payload) => normalizeGithub(event, payload, github.appId),
     });
   });

@@ -13,12 +13,14 @@ export class GithubSignatureVerifier {
     this.#webhooks = new Webhooks({ secret });
   }
 
-  async verify(body: Buffer, header: string | null | undefined): Promise<boolean> {
+  /**
+   * `body` is the raw body decoded as UTF-8: the library signs text. A body that is not valid
+   * UTF-8 cannot match, which is fine because it could not be a JSON delivery either.
+   */
+  async verify(body: string, header: string | null | undefined): Promise<boolean> {
     if (!header || !/^sha256=[0-9a-fA-F]{64}$/.test(header) || body.length === 0) return false;
     try {
-      // The library signs the UTF-8 text; a body that is not valid UTF-8 cannot match, which is
-      // fine because it could not be a JSON delivery either.
-      return await this.#webhooks.verify(body.toString('utf8'), header.toLowerCase());
+      return await this.#webhooks.verify(body, header.toLowerCase());
     } catch {
       return false;
     }

@@ -27,8 +27,11 @@ export interface NewDelivery {
   dedupeKey?: string | null;
   /** The normalised event the worker acts on. */
   normalized: ForgeEvent;
-  /** The raw JSON body exactly as received (for `github.event`). */
-  payload: string;
+  /**
+   * The raw JSON body exactly as received (for `github.event`): its bytes (stored as they came,
+   * and handed to the SQLite writer thread without a copy) or its text.
+   */
+  payload: string | Uint8Array;
   /** Default `pending`. Installation events, applied at once, are stored as `done`. */
   status?: 'pending' | 'done' | 'ignored';
   /** Default: now. */

@@ -70,6 +70,16 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(await store.countDeliveries()).toBe(1);
       });
 
+      it('keeps a payload given as the raw bytes, and reads it back as the same text', async () => {
+        const text = JSON.stringify({ ref: 'refs/heads/main', message: 'fix: ünïcode ✓' });
+        expect(await store.insertDelivery(delivery('bytes', { payload: Buffer.from(text, 'utf8') }))).toEqual({ inserted: true });
+        expect((await store.getDelivery('bytes'))?.payload).toBe(text);
+        // A Uint8Array that is a window into a larger buffer is stored as exactly that window.
+        const padded = Buffer.from(`xx${text}yy`, 'utf8');
+        await store.insertDelivery(delivery('window', { payload: padded.subarray(2, padded.length - 2) }));
+        expect((await store.getDelivery('window'))?.payload).toBe(text);
+      });
+
       it('dedupes a replay with a new id by its dedupe key', async () => {
         const key = 'forgejo:octo/hello:push:refs/heads/main:' + 'c'.repeat(40);
         expect(await store.insertDelivery(delivery('f1', { forge: 'forgejo', dedupeKey: key }))).toEqual({ inserted: true });

@@ -1,0 +1,167 @@
+/**
+ * Stores webhook deliveries on a thread of their own (delivery-writer-thread.js), so that
+ * "2xx = on disk" stays affordable.
+ *
+ * Storing a delivery is a ~9 kB insert, a commit, an fdatasync of the WAL, and now and then a
+ * checkpoint that copies the WAL into the database and fsyncs both. On the event loop, that was
+ * the largest cost per webhook (a checkpoint alone was two thirds of the insert time, measured),
+ * and every request queued behind it. Here the event loop only posts the row and waits for the
+ * answer; the thread commits in groups (see its header for why a 2xx still means "on disk").
+ *
+ * Rows posted in the same event-loop turn travel in one message. The thread is referenced
+ * (keeps the process alive) only while an insert is waiting for it.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** A row as the deliveries table wants it. */
+export interface DeliveryRow {
+  id: string;
+  forge: string;
+  event: string;
+  action: string | null;
+  dedupeKey: string | null;
+  normalized: string;
+  /** Bytes are stored as a BLOB, text as TEXT; both read back as text. */
+  payload: string | Uint8Array;
+  receivedAt: string;
+  status: string;
+  updatedAt: string;
+}
+
+/** rows / syncs is the group-commit factor. */
+export interface WriterStats {
+  commits: number;
+  syncs: number;
+  rows: number;
+  syncMs: number;
+  maxSyncMs: number;
+}
+
+export interface WriterThreadOptions {
+  path: string;
+  /** Acknowledge only after the WAL was synced (synchronous=FULL semantics). */
+  durable: boolean;
+  /** Non-durable mode: how often the WAL is synced in the background. */
+  backgroundSyncMs: number;
+  /** How often the thread checkpoints what the main connection wrote. */
+  idleCheckpointMs: number;
+}
+
+type ThreadMessage =
+  | { ids: number[]; results: Array<boolean | string>; stats: WriterStats }
+  | { fatal: string; stats: WriterStats }
+  | { stats: WriterStats };
+
+interface Waiting {
+  resolve: (inserted: boolean) => void;
+  reject: (error: Error) => void;
+}
+
+export class DeliveryWriter {
+  readonly #worker: Worker;
+  #stats: WriterStats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0 };
+  #waiting = new Map<number, Waiting>();
+  #nextId = 0;
+  #batch: { rows: DeliveryRow[]; ids: number[] } | null = null;
+  #broken: Error | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: { path: string; durable: boolean; backgroundSyncMs?: number }) {
+    const data: WriterThreadOptions = { path: options.path, durable: options.durable, backgroundSyncMs: options.backgroundSyncMs ?? 100, idleCheckpointMs: 10_000 };
+    // execArgv: [] so the thread does not inherit flags meant for the main script (`--input-type`,
+    // loaders): it is plain JavaScript.
+    this.#worker = new Worker(new URL('./delivery-writer-thread.js', import.meta.url), { workerData: data, execArgv: [] });
+    this.#worker.unref();
+    this.#worker.on('message', (message: ThreadMessage) => this.#onMessage(message));
+    this.#worker.on('error', (error: unknown) => {
+      const message = (error as { message?: unknown } | null)?.message ?? String(error);
+      this.#fail(new Error(`store: the delivery writer thread failed: ${String(message)}; restart forgevm`));
+    });
+    this.#worker.on('exit', (code) => {
+      if (!this.#closing) this.#fail(new Error(`store: the delivery writer thread exited (code ${code}); restart forgevm`));
+    });
+  }
+
+  get stats(): WriterStats {
+    return { ...this.#stats, syncMs: Math.round(this.#stats.syncMs), maxSyncMs: Math.round(this.#stats.maxSyncMs) };
+  }
+
+  /** False once the thread died or a sync failed: nothing more is acknowledged. */
+  get healthy(): boolean {
+    return this.#broken === null;
+  }
+
+  /** Resolves true when stored, false when the id (or dedupe key) was already there. */
+  insert(row: DeliveryRow): Promise<boolean> {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (this.#closing) return Promise.reject(new Error('store: closed'));
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      if (this.#waiting.size === 0) this.#worker.ref();
+      this.#waiting.set(id, { resolve, reject });
+      if (!this.#batch) {
+        this.#batch = { rows: [], ids: [] };
+        setImmediate(() => this.#post());
+      }
+      this.#batch.rows.push(row);
+      this.#batch.ids.push(id);
+    });
+  }
+
+  #post(): void {
+    const batch = this.#batch;
+    this.#batch = null;
+    if (!batch) return;
+    // A payload that owns its whole ArrayBuffer (a request body read into one allocation) moves
+    // to the thread instead of being copied; that copy was the largest cost left on the event loop.
+    const transfer: ArrayBuffer[] = [];
+    for (const { payload } of batch.rows) {
+      if (typeof payload === 'string') continue;
+      const buffer = payload.buffer;
+      if (buffer instanceof ArrayBuffer && payload.byteOffset === 0 && payload.byteLength === buffer.byteLength && !transfer.includes(buffer)) transfer.push(buffer);
+    }
+    try {
+      this.#worker.postMessage(batch, transfer);
+    } catch {
+      this.#worker.postMessage(batch); // an untransferable buffer (a pooled one): copy instead
+    }
+  }
+
+  #onMessage(message: ThreadMessage): void {
+    this.#stats = message.stats;
+    if ('fatal' in message) this.#broken ??= new Error(message.fatal);
+    if (!('ids' in message)) return;
+    message.ids.forEach((id, i) => {
+      const waiting = this.#waiting.get(id);
+      if (!waiting) return;
+      this.#waiting.delete(id);
+      const result = message.results[i]!;
+      if (typeof result === 'string') waiting.reject(new Error(result));
+      else waiting.resolve(result);
+    });
+    if (this.#waiting.size === 0) this.#worker.unref();
+  }
+
+  #fail(error: Error): void {
+    this.#broken ??= error;
+    for (const waiting of this.#waiting.values()) waiting.reject(this.#broken);
+    this.#waiting.clear();
+    this.#worker.unref();
+  }
+
+  /** Stores what is queued, waits for it, and stops the thread. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#post();
+      if (this.#broken && this.#waiting.size === 0) {
+        await this.#worker.terminate();
+        return;
+      }
+      const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
+      this.#worker.ref();
+      this.#worker.postMessage('close');
+      await exited;
+    })();
+    return this.#closing;
+  }
+}
