@@ -155,6 +155,8 @@ interface PhaseResult {
   /** Busy time of the server's main thread (event loop) per request, and as a share of the phase. */
   serverMainUsPerRequest?: number;
   serverMainBusy?: number;
+  /** Share of the phase this load generator's event loop was busy. */
+  clientLoopBusy?: number;
 }
 
 const body = JSON.stringify(
@@ -265,13 +267,14 @@ async function startTarget(target: Target, label: string, privateKey: string, co
 
 /** One unlimited-rate round, with the server's and this process's CPU time around it. */
 async function round(t: RunningTarget, index: number, count: number, connections: number): Promise<PhaseResult> {
-  const [serverBefore, clientBefore] = [await childCpuUs(t.child), ownCpuUs()];
+  const [serverBefore, clientBefore, clientLoopBefore] = [await childCpuUs(t.child), ownCpuUs(), perfHooks.eventLoopUtilization()];
   const r = await unlimited(t.pool, t.path, `${t.target}-unlimited${index}`, count, connections);
   const serverAfter = await childCpuUs(t.child);
   r.serverCpuUsPerRequest = (serverAfter.cpuUs - serverBefore.cpuUs) / r.sent;
   r.serverMainUsPerRequest = (serverAfter.mainUs - serverBefore.mainUs) / r.sent;
   r.serverMainBusy = (serverAfter.mainUs - serverBefore.mainUs) / 1e6 / r.seconds;
   r.clientCpuUsPerRequest = (ownCpuUs() - clientBefore) / r.sent;
+  r.clientLoopBusy = perfHooks.eventLoopUtilization(clientLoopBefore).utilization;
   return r;
 }
 
@@ -315,12 +318,13 @@ function merge(rounds: PhaseResult[]): PhaseResult {
     serverCpuUsPerRequest: median(rounds.map((r) => r.serverCpuUsPerRequest!)),
     serverMainUsPerRequest: median(rounds.map((r) => r.serverMainUsPerRequest!)),
     serverMainBusy: median(rounds.map((r) => r.serverMainBusy!)),
+    clientLoopBusy: median(rounds.map((r) => r.clientLoopBusy!)),
     clientCpuUsPerRequest: median(rounds.map((r) => r.clientCpuUsPerRequest!)),
   };
 }
 
 function line(name: string, r: PhaseResult): string {
-  return `${name.padEnd(28)} ${String(r.ok).padStart(6)}/${String(r.sent).padEnd(6)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${percentile(r.latenciesMs, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(r.latenciesMs, 99).toFixed(2).padStart(7)} ms   failed ${r.failed}${r.serverCpuUsPerRequest ? `   CPU/req: server ${r.serverCpuUsPerRequest.toFixed(0)} µs (event loop ${r.serverMainUsPerRequest!.toFixed(0)} µs, ${(100 * r.serverMainBusy!).toFixed(0)}% busy), client ${r.clientCpuUsPerRequest!.toFixed(0)} µs` : ''}`;
+  return `${name.padEnd(28)} ${String(r.ok).padStart(6)}/${String(r.sent).padEnd(6)} ${rps(r).toFixed(0).padStart(7)} req/s   p50 ${percentile(r.latenciesMs, 50).toFixed(2).padStart(7)} ms   p99 ${percentile(r.latenciesMs, 99).toFixed(2).padStart(7)} ms   failed ${r.failed}${r.serverCpuUsPerRequest ? `   CPU/req: server ${r.serverCpuUsPerRequest.toFixed(0)} µs (event loop ${r.serverMainUsPerRequest!.toFixed(0)} µs, ${(100 * r.serverMainBusy!).toFixed(0)}% busy), client ${r.clientCpuUsPerRequest!.toFixed(0)} µs (${(100 * r.clientLoopBusy!).toFixed(0)}% busy)` : ''}`;
 }
 
 async function main(): Promise<void> {
