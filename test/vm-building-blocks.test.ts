@@ -13,6 +13,7 @@ import { generateJobKeys, userData, writeSeedIso } from '../src/vm/seed.ts';
 import { envFile, shellJoin, shellQuote } from '../src/ssh/shell-quote.ts';
 import { ChecksumMismatchError, downloadImageFile, findInSums } from '../src/vm/image/pull.ts';
 import { sweepOrphans } from '../src/vm/sweep.ts';
+import { processStart, processStartTicks } from '../src/vm/job-dir.ts';
 import { JobLog } from '../src/log/job-log.ts';
 
 const tmp = (prefix: string) => mkdtemp(join(tmpdir(), `forgevm-${prefix}-`));
@@ -224,6 +225,28 @@ describe('start-up sweep', () => {
     expect(await exited).toBe('SIGKILL');
     expect(await readdir(jobs)).toEqual(['live']);
     owner.kill();
+  });
+
+  it('tells a recycled pid from the owner by its start time', async () => {
+    const jobs = await tmp('sweep-recycled');
+    const owner = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 100));
+    const started = processStartTicks(owner.pid!);
+    expect(started).toMatch(/^\d+$/);
+    // Same live pid in both records; only the one with the owner's real start time is kept.
+    for (const [name, ownerStart] of [['owner', started], ['recycled', String(Number(started) - 1)]] as const) {
+      await mkdir(join(jobs, name));
+      await writeFile(join(jobs, name, 'forgevm.json'), JSON.stringify({ ownerPid: owner.pid, ownerStart, createdAt: '' }));
+    }
+    const report = await sweepOrphans(jobs);
+    expect(report.removedDirs).toEqual([join(jobs, 'recycled')]);
+    expect(await readdir(jobs)).toEqual(['owner']);
+    owner.kill();
+  });
+
+  it('records its own start time the way the sweep reads it', () => {
+    expect(processStart).toBe(processStartTicks(process.pid));
+    expect(processStartTicks(2 ** 22 + 12345)).toBeUndefined();
   });
 });
 

@@ -5,7 +5,7 @@
  * so several forgevm processes can share one state folder.
  */
 import { readFile } from 'node:fs/promises';
-import { listJobDirs, readRecord, removeJobDir } from './job-dir.ts';
+import { listJobDirs, processStartTicks, readRecord, removeJobDir, type JobDirRecord } from './job-dir.ts';
 
 export interface SweepReport {
   removedDirs: string[];
@@ -16,8 +16,8 @@ export async function sweepOrphans(jobsRoot: string): Promise<SweepReport> {
   const report: SweepReport = { removedDirs: [], killedPids: [] };
   for (const dir of await listJobDirs(jobsRoot)) {
     const record = await readRecord(dir);
-    if (record && (await isAlive(record.ownerPid)) && record.ownerPid !== process.pid) continue;
     if (record?.ownerPid === process.pid) continue;
+    if (record && (await ownerAlive(record))) continue;
     if (record?.qemuPid && (await isQemuOf(record.qemuPid, dir))) {
       try {
         process.kill(record.qemuPid, 'SIGKILL');
@@ -30,6 +30,16 @@ export async function sweepOrphans(jobsRoot: string): Promise<SweepReport> {
     report.removedDirs.push(dir);
   }
   return report;
+}
+
+/**
+ * The recorded owner still runs: its pid is alive and, when the record says when the owner
+ * started, the process behind that pid started then too (otherwise the pid was recycled).
+ */
+async function ownerAlive(record: JobDirRecord): Promise<boolean> {
+  if (!(await isAlive(record.ownerPid))) return false;
+  if (!/^\d+$/.test(record.ownerStart ?? '')) return true; // an older record: pid only
+  return processStartTicks(record.ownerPid) === record.ownerStart;
 }
 
 async function isAlive(pid: number): Promise<boolean> {
