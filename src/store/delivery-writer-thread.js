@@ -22,9 +22,9 @@
  * Plain JavaScript on purpose: on Node 20 a worker thread does not inherit tsx's loader, and
  * this file needs nothing but better-sqlite3.
  *
- * Messages in: { rows, ids } (a batch from the main thread), 'close'.
- * Messages out: { ids, results, stats } once the batch is committed (and synced if durable),
- * { stats } after a background sync, { fatal, stats } when the disk failed.
+ * Messages in (parentPort): { rows, ids } (a batch from the main thread), 'close'.
+ * Messages out (workerData.replies): { ids, results, stats } once the batch is committed (and
+ * synced if durable), { stats } after a background sync, { fatal, stats } when the disk failed.
  */
 import { closeSync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -36,7 +36,9 @@ import Database from 'better-sqlite3';
 /** @typedef {import('./delivery-writer.ts').WriterThreadOptions} WriterThreadOptions */
 
 const options = /** @type {WriterThreadOptions} */ (workerData);
-const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+const inbox = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+/** Answers go through their own channel, which the main thread can also read synchronously. */
+const replies = options.replies;
 
 /**
  * Opens the connection and prepares the insert. A failure is rethrown as a plain Error: the
@@ -109,7 +111,7 @@ function flush() {
   const rows = batches.flatMap((b) => b.rows);
   const ids = batches.flatMap((b) => b.ids);
   if (broken) {
-    port.postMessage({ ids, results: ids.map(() => broken), stats });
+    replies.postMessage({ ids, results: ids.map(() => broken), stats });
     return;
   }
   /** @type {Array<boolean | string>} */
@@ -118,7 +120,7 @@ function flush() {
     results = insertBatch.immediate(rows);
   } catch (error) {
     const message = `store: could not commit ${rows.length} deliveries: ${/** @type {Error} */ (error).message}`;
-    port.postMessage({ ids, results: ids.map(() => message), stats });
+    replies.postMessage({ ids, results: ids.map(() => message), stats });
     return;
   }
   stats.commits++;
@@ -131,12 +133,12 @@ function flush() {
     } catch (error) {
       broken = `store: could not sync ${options.path}-wal (${/** @type {Error} */ (error).message}); deliveries are no longer acknowledged, restart forgevm`;
       // These commits may or may not be on disk: do not acknowledge them (the forge sees a 500).
-      port.postMessage({ ids, results: ids.map(() => broken), stats });
-      port.postMessage({ fatal: broken, stats });
+      replies.postMessage({ ids, results: ids.map(() => broken), stats });
+      replies.postMessage({ fatal: broken, stats });
       return;
     }
   }
-  port.postMessage({ ids, results, stats });
+  replies.postMessage({ ids, results, stats });
 }
 
 const timer = options.durable
@@ -146,7 +148,7 @@ const timer = options.durable
       dirty = false;
       try {
         syncWal();
-        port.postMessage({ stats });
+        replies.postMessage({ stats });
       } catch {
         dirty = true; // try again next tick; nothing was promised on it
       }
@@ -166,14 +168,15 @@ const checkpointTimer = setInterval(() => {
 }, options.idleCheckpointMs);
 checkpointTimer.unref();
 
-port.on('message', (message) => {
+inbox.on('message', (message) => {
   if (message === 'close') {
     if (timer) clearInterval(timer);
     clearInterval(checkpointTimer);
     flush();
     if (walFd !== null) closeSync(walFd);
     db.close();
-    port.close();
+    replies.close();
+    inbox.close();
     return;
   }
   pending.push(message);

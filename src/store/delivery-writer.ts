@@ -8,10 +8,16 @@
  * and every request queued behind it. Here the event loop only posts the row and waits for the
  * answer; the thread commits in groups (see its header for why a 2xx still means "on disk").
  *
- * Rows posted in the same event-loop turn travel in one message. The thread is referenced
- * (keeps the process alive) only while an insert is waiting for it.
+ * Rows posted in the same event-loop turn travel in one message. Answers come back on a channel
+ * of their own, which `insert()` also reads synchronously: under load one event-loop turn works
+ * through many requests, and answers that waited for the next turn held every one of their 2xx
+ * back until the whole turn was done. The connections then bunched up into waves, and the
+ * event loop, the writer and the forge's side took turns instead of working at once (measured
+ * with bench:ingest: reading answers mid-turn raised throughput from 0.79 to ~0.95 of Probot's).
+ *
+ * The thread and the answer channel keep the process alive only while an insert is waiting.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /** A row as the deliveries table wants it. */
 export interface DeliveryRow {
@@ -45,6 +51,8 @@ export interface WriterThreadOptions {
   backgroundSyncMs: number;
   /** How often the thread checkpoints what the main connection wrote. */
   idleCheckpointMs: number;
+  /** Where the thread answers. */
+  replies: MessagePort;
 }
 
 type ThreadMessage =
@@ -59,6 +67,7 @@ interface Waiting {
 
 export class DeliveryWriter {
   readonly #worker: Worker;
+  readonly #replies: MessagePort;
   #stats: WriterStats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0 };
   #waiting = new Map<number, Waiting>();
   #nextId = 0;
@@ -67,12 +76,21 @@ export class DeliveryWriter {
   #closing: Promise<void> | null = null;
 
   constructor(options: { path: string; durable: boolean; backgroundSyncMs?: number }) {
-    const data: WriterThreadOptions = { path: options.path, durable: options.durable, backgroundSyncMs: options.backgroundSyncMs ?? 100, idleCheckpointMs: 10_000 };
+    const { port1, port2 } = new MessageChannel();
+    this.#replies = port1;
+    const data: WriterThreadOptions = {
+      path: options.path,
+      durable: options.durable,
+      backgroundSyncMs: options.backgroundSyncMs ?? 100,
+      idleCheckpointMs: 10_000,
+      replies: port2,
+    };
     // execArgv: [] so the thread does not inherit flags meant for the main script (`--input-type`,
     // loaders): it is plain JavaScript.
-    this.#worker = new Worker(new URL('./delivery-writer-thread.js', import.meta.url), { workerData: data, execArgv: [] });
+    this.#worker = new Worker(new URL('./delivery-writer-thread.js', import.meta.url), { workerData: data, transferList: [port2], execArgv: [] });
     this.#worker.unref();
-    this.#worker.on('message', (message: ThreadMessage) => this.#onMessage(message));
+    this.#replies.on('message', (message: ThreadMessage) => this.#onMessage(message));
+    this.#replies.unref();
     this.#worker.on('error', (error: unknown) => {
       const message = (error as { message?: unknown } | null)?.message ?? String(error);
       this.#fail(new Error(`store: the delivery writer thread failed: ${String(message)}; restart forgevm`));
@@ -93,11 +111,12 @@ export class DeliveryWriter {
 
   /** Resolves true when stored, false when the id (or dedupe key) was already there. */
   insert(row: DeliveryRow): Promise<boolean> {
+    this.#drainReplies();
     if (this.#broken) return Promise.reject(this.#broken);
     if (this.#closing) return Promise.reject(new Error('store: closed'));
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
-      if (this.#waiting.size === 0) this.#worker.ref();
+      if (this.#waiting.size === 0) this.#keepAlive(true);
       this.#waiting.set(id, { resolve, reject });
       if (!this.#batch) {
         this.#batch = { rows: [], ids: [] };
@@ -108,7 +127,25 @@ export class DeliveryWriter {
     });
   }
 
+  /** Answers that already arrived, without waiting for the event loop to deliver them. */
+  #drainReplies(): void {
+    for (let received = receiveMessageOnPort(this.#replies); received; received = receiveMessageOnPort(this.#replies)) {
+      this.#onMessage(received.message as ThreadMessage);
+    }
+  }
+
+  #keepAlive(on: boolean): void {
+    if (on) {
+      this.#worker.ref();
+      this.#replies.ref();
+    } else {
+      this.#worker.unref();
+      this.#replies.unref();
+    }
+  }
+
   #post(): void {
+    this.#drainReplies();
     const batch = this.#batch;
     this.#batch = null;
     if (!batch) return;
@@ -139,14 +176,14 @@ export class DeliveryWriter {
       if (typeof result === 'string') waiting.reject(new Error(result));
       else waiting.resolve(result);
     });
-    if (this.#waiting.size === 0) this.#worker.unref();
+    if (this.#waiting.size === 0) this.#keepAlive(false);
   }
 
   #fail(error: Error): void {
     this.#broken ??= error;
     for (const waiting of this.#waiting.values()) waiting.reject(this.#broken);
     this.#waiting.clear();
-    this.#worker.unref();
+    this.#keepAlive(false);
   }
 
   /** Stores what is queued, waits for it, and stops the thread. */
@@ -158,9 +195,11 @@ export class DeliveryWriter {
         return;
       }
       const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
-      this.#worker.ref();
+      this.#keepAlive(true);
       this.#worker.postMessage('close');
       await exited;
+      this.#drainReplies(); // answers the event loop has not delivered yet
+      this.#replies.close();
     })();
     return this.#closing;
   }
