@@ -13,7 +13,7 @@
  * through many requests, and answers that waited for the next turn held every one of their 2xx
  * back until the whole turn was done. The connections then bunched up into waves, and the
  * event loop, the writer and the forge's side took turns instead of working at once (measured
- * with bench:ingest: reading answers mid-turn raised throughput from 0.79 to ~0.95 of Probot's).
+ * with bench:ingest: reading answers mid-turn raised throughput from 0.79 to ~0.84 of Probot's).
  *
  * The thread and the answer channel keep the process alive only while an insert is waiting.
  */
