@@ -40,9 +40,14 @@ describe('forgevm serve configuration', () => {
       concurrency: { maxJobs: 2, perLabel: {} },
       workflowDirs: ['.forgevm/workflows'],
       defaultTimeoutMinutes: 360,
+      logRetentionDays: 30,
       store: { synchronous: 'FULL' },
     });
     expect(loadConfig({ env: { FORGEVM_STORE_SYNC: 'normal' }, cwd: dir }).store).toEqual({ synchronous: 'NORMAL' });
+    expect(loadConfig({ env: { FORGEVM_LOG_RETENTION_DAYS: '0' }, cwd: dir }).logRetentionDays).toBe(0);
+    expect(problems({ FORGEVM_LOG_RETENTION_DAYS: '-3' })).toEqual([
+      'config: FORGEVM_LOG_RETENTION_DAYS: must be 0 (keep forever) or more (set logRetentionDays (or FORGEVM_LOG_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep logs forever)',
+    ]);
     expect(config.stateDir).toMatch(/forgevm$/);
     expect(Object.keys(config.images)).toContain('tiny');
   });

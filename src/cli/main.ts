@@ -122,12 +122,21 @@ program
     action(async () => {
       const { serveCommand } = await import('../forge/serve.ts');
       const { startWorker } = await import('../scheduler/start-worker.ts');
+      const { startLogRetention } = await import('../log/log-retention.ts');
+      const { stateDir } = await import('../vm/state-dir.ts');
       const engine = await cliEngine(cliConfig(globals()));
       await serveCommand({
         config: globals().config,
         startWorker: async (context) => {
           const worker = await startWorker({ ...context, engine });
-          return { wake: () => worker.notify(), stop: () => worker.stop() };
+          const retention = startLogRetention({ dir: stateDir(context.config.stateDir).logs, days: context.config.logRetentionDays, log: context.logger });
+          return {
+            wake: () => worker.notify(),
+            stop: () => {
+              retention.stop();
+              return worker.stop();
+            },
+          };
         },
       });
       // Serve until a signal stops it (serveCommand exits the process then).

@@ -46,6 +46,8 @@ export interface Config {
   workflowDirs: string[];
   defaultTimeoutMinutes: number;
   logCapBytes: number;
+  /** `serve` deletes job and console logs older than this many days; 0 keeps them forever. */
+  logRetentionDays: number;
   /** SQLite `synchronous` for the store: FULL unless the operator chose speed over power-loss safety. */
   store: { synchronous: 'FULL' | 'NORMAL' };
   /** Built-in images merged with the file's `images:` section. */
@@ -80,6 +82,7 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_STATE_DIR', path: ['stateDir'] },
   { name: 'FORGEVM_MAX_JOBS', path: ['concurrency', 'maxJobs'], number: true },
   { name: 'FORGEVM_STORE_SYNC', path: ['store', 'synchronous'] },
+  { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -102,6 +105,7 @@ const hints: Record<string, string> = {
   workflowDirs: 'list folders relative to the repository root, e.g. [.forgevm/workflows]',
   defaultTimeoutMinutes: 'give minutes, e.g. 360',
   logCapBytes: 'give bytes, e.g. 104857600 for 100 MiB',
+  logRetentionDays: 'set logRetentionDays (or FORGEVM_LOG_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep logs forever',
   'store.synchronous': 'set FORGEVM_STORE_SYNC to full (survives power loss) or normal (survives crashes, faster)',
   images: 'see the images: section in the documentation',
 };
@@ -272,6 +276,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     workflowDirs: c.workflowDirs,
     defaultTimeoutMinutes: c.defaultTimeoutMinutes,
     logCapBytes: c.logCapBytes,
+    logRetentionDays: c.logRetentionDays,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
     images: images.catalog,
   };

@@ -74,6 +74,13 @@ export const fileSchema = z
     logCapBytes: positiveInt()
       .min(1024, 'must be at least 1024')
       .default(100 * 1024 * 1024),
+    /** Job and console logs in `<state>/logs` older than this are deleted by `serve`; 0 keeps them forever. */
+    logRetentionDays: z
+      .number({ error: required('a number') })
+      .int('must be a whole number')
+      .min(0, 'must be 0 (keep forever) or more')
+      .max(36500, 'must be at most 36500')
+      .default(30),
     /**
      * SQLite durability of acknowledged deliveries.
      * `full` (default): each 2xx waits for an fsync of the WAL, group-committed (many deliveries
