@@ -34,7 +34,7 @@ const SECRET = 'bench-secret';
 const APP_ID = 4242;
 
 type Target = 'forgevm' | 'forgevm-normal' | 'probot';
-type ChildMessage = { ready: string } | { cpuUs: number; mainUs: number } | { handled: number } | { commits: number; syncs: number; syncMs: number; maxSyncMs: number };
+type ChildMessage = { ready: string } | { cpuUs: number; mainUs: number } | { handled: number } | { commits: number; syncs: number; syncMs: number; maxSyncMs: number; commitMs: number; maxCommitMs: number; slowCommits: number };
 
 // ------------------------------------------------------------------------------------ servers
 
@@ -60,7 +60,7 @@ async function runServer(target: Target, stateDir: string): Promise<void> {
       if (m === 'stop') {
         const store = handle.store as SqliteStore;
         const stats = store.deliveryWriterStats;
-        send({ commits: stats.commits, syncs: stats.syncs, syncMs: stats.syncMs, maxSyncMs: stats.maxSyncMs });
+        send({ commits: stats.commits, syncs: stats.syncs, syncMs: stats.syncMs, maxSyncMs: stats.maxSyncMs, commitMs: stats.commitMs, maxCommitMs: stats.maxCommitMs, slowCommits: stats.slowCommits });
         await handle.stop();
         process.exit(0);
       }
@@ -133,7 +133,7 @@ function stopChild(child: ChildProcess): Promise<{ handled: number | null; commi
     let commits: string | null = null;
     child.on('message', (m: ChildMessage) => {
       if ('handled' in m) handled = m.handled;
-      if ('commits' in m) commits = `${m.commits} commits, ${m.syncs} WAL syncs (mean ${(m.syncMs / Math.max(1, m.syncs)).toFixed(2)} ms, max ${m.maxSyncMs} ms)`;
+      if ('commits' in m) commits = `${m.commits} commits, ${m.syncs} WAL syncs (mean ${(m.syncMs / Math.max(1, m.syncs)).toFixed(2)} ms, max ${m.maxSyncMs} ms); commits took ${m.commitMs} ms in all, max ${m.maxCommitMs} ms, ${m.slowCommits} over 5 ms (checkpoints)`;
     });
     child.once('exit', () => resolve({ handled, commits }));
     child.send('stop');

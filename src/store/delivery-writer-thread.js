@@ -74,7 +74,7 @@ const insertBatch = db.transaction(
 );
 
 /** @type {WriterStats} */
-const stats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0 };
+const stats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0, commitMs: 0, maxCommitMs: 0, slowCommits: 0 };
 /** @type {Array<{ rows: DeliveryRow[]; ids: number[] }>} */
 let pending = [];
 let flushScheduled = false;
@@ -116,15 +116,21 @@ function flush() {
   }
   /** @type {Array<boolean | string>} */
   let results;
+  const started = performance.now();
   try {
+    // SQLite's automatic checkpoint, when due, runs inside this call (after the commit).
     results = insertBatch.immediate(rows);
   } catch (error) {
     const message = `store: could not commit ${rows.length} deliveries: ${/** @type {Error} */ (error).message}`;
     replies.postMessage({ ids, results: ids.map(() => message), stats });
     return;
   }
+  const ms = performance.now() - started;
   stats.commits++;
   stats.rows += rows.length;
+  stats.commitMs += ms;
+  stats.maxCommitMs = Math.max(stats.maxCommitMs, ms);
+  if (ms > 5) stats.slowCommits++;
   dirty = true;
   if (options.durable) {
     try {

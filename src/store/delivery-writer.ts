@@ -34,13 +34,18 @@ export interface DeliveryRow {
   updatedAt: string;
 }
 
-/** rows / syncs is the group-commit factor. */
+/** rows / commits is the group-commit factor. */
 export interface WriterStats {
   commits: number;
   syncs: number;
   rows: number;
   syncMs: number;
   maxSyncMs: number;
+  /** Time in insert + commit (and the checkpoints that ran inside commits). */
+  commitMs: number;
+  maxCommitMs: number;
+  /** Commits that took over 5 ms: almost always the ones that ran a checkpoint. */
+  slowCommits: number;
 }
 
 export interface WriterThreadOptions {
@@ -68,7 +73,7 @@ interface Waiting {
 export class DeliveryWriter {
   readonly #worker: Worker;
   readonly #replies: MessagePort;
-  #stats: WriterStats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0 };
+  #stats: WriterStats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0, commitMs: 0, maxCommitMs: 0, slowCommits: 0 };
   #waiting = new Map<number, Waiting>();
   #nextId = 0;
   #batch: { rows: DeliveryRow[]; ids: number[] } | null = null;
@@ -101,7 +106,8 @@ export class DeliveryWriter {
   }
 
   get stats(): WriterStats {
-    return { ...this.#stats, syncMs: Math.round(this.#stats.syncMs), maxSyncMs: Math.round(this.#stats.maxSyncMs) };
+    const s = this.#stats;
+    return { ...s, syncMs: Math.round(s.syncMs), maxSyncMs: Math.round(s.maxSyncMs), commitMs: Math.round(s.commitMs), maxCommitMs: Math.round(s.maxCommitMs) };
   }
 
   /** False once the thread died or a sync failed: nothing more is acknowledged. */
