@@ -110,7 +110,7 @@ function startChild(target: Target, stateDir: string, privateKey: string): Promi
 }
 
 /** The server's CPU time (all threads) and its main thread's busy time (event-loop utilisation), in µs. */
-function childCpuUs(child: ChildProcess): Promise<{ cpuUs: number; mainUs: number }> {
+function childUsage(child: ChildProcess): Promise<{ cpuUs: number; mainUs: number }> {
   return new Promise((resolve) => {
     const onMessage = (m: ChildMessage) => {
       if (!('cpuUs' in m)) return;
@@ -267,9 +267,9 @@ async function startTarget(target: Target, label: string, privateKey: string, co
 
 /** One unlimited-rate round, with the server's and this process's CPU time around it. */
 async function round(t: RunningTarget, index: number, count: number, connections: number): Promise<PhaseResult> {
-  const [serverBefore, clientBefore, clientLoopBefore] = [await childCpuUs(t.child), ownCpuUs(), perfHooks.eventLoopUtilization()];
+  const [serverBefore, clientBefore, clientLoopBefore] = [await childUsage(t.child), ownCpuUs(), perfHooks.eventLoopUtilization()];
   const r = await unlimited(t.pool, t.path, `${t.target}-unlimited${index}`, count, connections);
-  const serverAfter = await childCpuUs(t.child);
+  const serverAfter = await childUsage(t.child);
   r.serverCpuUsPerRequest = (serverAfter.cpuUs - serverBefore.cpuUs) / r.sent;
   r.serverMainUsPerRequest = (serverAfter.mainUs - serverBefore.mainUs) / r.sent;
   r.serverMainBusy = (serverAfter.mainUs - serverBefore.mainUs) / 1e6 / r.seconds;

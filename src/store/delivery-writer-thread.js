@@ -16,7 +16,7 @@
  * -wal file is the same file while a connection is open, and its directory entry is synced once.
  *
  * Non-durable mode (FORGEVM_STORE_SYNC=normal): acknowledged at commit (a crash of forgevm
- * loses nothing, the data is in the kernel); a sync every `backgroundSyncMs` bounds what a power
+ * loses nothing, the data is in the kernel); a sync every BACKGROUND_SYNC_MS (100 ms) bounds what a power
  * loss can take.
  *
  * Plain JavaScript on purpose: on Node 20 a worker thread does not inherit tsx's loader, and
@@ -36,6 +36,10 @@ import Database from 'better-sqlite3';
 /** @typedef {import('./delivery-writer.ts').WriterThreadOptions} WriterThreadOptions */
 
 const options = /** @type {WriterThreadOptions} */ (workerData);
+/** Non-durable mode: how often the WAL is synced in the background. */
+const BACKGROUND_SYNC_MS = 100;
+/** How often the main connection's own writes are checkpointed when no deliveries arrive. */
+const IDLE_CHECKPOINT_MS = 10_000;
 const inbox = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 /** Answers go through their own channel, which the main thread can also read synchronously. */
 const replies = options.replies;
@@ -158,7 +162,7 @@ const timer = options.durable
       } catch {
         dirty = true; // try again next tick; nothing was promised on it
       }
-    }, options.backgroundSyncMs);
+    }, BACKGROUND_SYNC_MS);
 
 // The main connection never checkpoints (it must not block the event loop); this connection
 // checkpoints automatically when its commits grow the WAL past 1000 pages, and this timer
@@ -171,7 +175,7 @@ const checkpointTimer = setInterval(() => {
   } catch {
     // busy or failing: the next round or the next commit tries again
   }
-}, options.idleCheckpointMs);
+}, IDLE_CHECKPOINT_MS);
 checkpointTimer.unref();
 
 inbox.on('message', (message) => {

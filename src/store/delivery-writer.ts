@@ -52,10 +52,6 @@ export interface WriterThreadOptions {
   path: string;
   /** Acknowledge only after the WAL was synced (synchronous=FULL semantics). */
   durable: boolean;
-  /** Non-durable mode: how often the WAL is synced in the background. */
-  backgroundSyncMs: number;
-  /** How often the thread checkpoints what the main connection wrote. */
-  idleCheckpointMs: number;
   /** Where the thread answers. */
   replies: MessagePort;
 }
@@ -80,14 +76,12 @@ export class DeliveryWriter {
   #broken: Error | null = null;
   #closing: Promise<void> | null = null;
 
-  constructor(options: { path: string; durable: boolean; backgroundSyncMs?: number }) {
+  constructor(options: { path: string; durable: boolean }) {
     const { port1, port2 } = new MessageChannel();
     this.#replies = port1;
     const data: WriterThreadOptions = {
       path: options.path,
       durable: options.durable,
-      backgroundSyncMs: options.backgroundSyncMs ?? 100,
-      idleCheckpointMs: 10_000,
       replies: port2,
     };
     // execArgv: [] so the thread does not inherit flags meant for the main script (`--input-type`,
