@@ -5,14 +5,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PullRequestEvent, PushEvent } from '../src/forge/event-types.ts';
 import { ForgejoClient } from '../src/forge/forgejo-client.ts';
 import { forgejoAccess } from '../src/scheduler/forge-access.ts';
-import { RunnerLimits } from '../src/scheduler/limits.ts';
 import { Worker, type PlanFn, type GraphRunner } from '../src/scheduler/worker.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { runJobGraph } from '../src/workflow/graph.ts';
-import { loadWorkflows } from '../src/workflow/load.ts';
 import { planWorkflows } from '../src/workflow/planner.ts';
 import { startFakeForgejo, type FakeForgejo } from './support/fake-forgejo.ts';
-import { FakeEngine } from './support/worker-fakes.ts';
+import { FakeEngine, testWorkerOptions } from './support/worker-fakes.ts';
 
 const CI = `name: CI
 on: [push, pull_request]
@@ -53,22 +51,12 @@ afterEach(async () => {
 
 function makeWorker(engine: FakeEngine): Worker {
   const client = new ForgejoClient({ apiUrl: forgejo.apiUrl, token: forgejo.token, retryDelayMs: 10 });
-  return new Worker({
-    store,
-    forges: { forgejo: forgejoAccess(client, forgejo.url) },
-    loadWorkflows,
-    plan,
-    runGraph,
-    executeJob: engine.execute,
-    reapVms: async () => {},
-    limits: new RunnerLimits(2),
-    workflowDirs: ['.forgevm/workflows'],
-    logsDir: dir,
-    cacheRoot: join(dir, 'repos'),
-    logCapBytes: 1_000_000,
-    log: { info() {}, warn() {}, error() {} },
-    progressIntervalMs: 1_000,
-  });
+  return new Worker(
+    testWorkerOptions(
+      { store, stateDir: dir, forges: { forgejo: forgejoAccess(client, forgejo.url) }, executeJob: engine.execute },
+      { plan, runGraph, logCapBytes: 1_000_000, progressIntervalMs: 1_000, pollIntervalMs: undefined },
+    ),
+  );
 }
 
 const repo = () => ({ fullName: 'team/site', owner: 'team', name: 'site', cloneUrl: forgejo.cloneUrl('team/site') });

@@ -9,9 +9,8 @@ import { RunnerLimits } from '../src/scheduler/limits.ts';
 import { Worker, type WorkerOptions } from '../src/scheduler/worker.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/store.ts';
-import { loadWorkflows } from '../src/workflow/load.ts';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
-import { FakeEngine, fakePlan, sequentialGraph } from './support/worker-fakes.ts';
+import { FakeEngine, testWorkerOptions } from './support/worker-fakes.ts';
 
 const CI = `name: CI
 on: [push, pull_request]
@@ -46,24 +45,12 @@ function makeLog(): ForgeLogger {
 
 function worker(engine: FakeEngine, over: Partial<WorkerOptions> = {}): Worker {
   const clients = new GithubClients({ appId: github.appId, privateKey: github.privateKey, apiUrl: github.url, throttle: { enabled: false }, log: makeLog() });
-  return new Worker({
-    store,
-    forges: { github: githubAccess(clients) },
-    loadWorkflows,
-    plan: fakePlan,
-    runGraph: sequentialGraph,
-    executeJob: engine.execute,
-    reapVms: async () => {},
-    limits: new RunnerLimits(2),
-    workflowDirs: ['.forgevm/workflows'],
-    logsDir: stateDir,
-    cacheRoot: join(stateDir, 'repos'),
-    logCapBytes: 10_000_000,
-    log: makeLog(),
-    progressIntervalMs: 40,
-    pollIntervalMs: 20,
-    ...over,
-  });
+  return new Worker(
+    testWorkerOptions(
+      { store, stateDir, forges: { github: githubAccess(clients) }, executeJob: engine.execute },
+      { log: makeLog(), progressIntervalMs: 40, ...over },
+    ),
+  );
 }
 
 function engine(): FakeEngine {

@@ -10,12 +10,10 @@ import type { PushEvent } from '../src/forge/event-types.ts';
 import { GithubClients, type ForgeLogger } from '../src/forge/github-client.ts';
 import { createLogger, logForgeApiError, logJobState, type Logger } from '../src/log/logger.ts';
 import { githubAccess } from '../src/scheduler/forge-access.ts';
-import { RunnerLimits } from '../src/scheduler/limits.ts';
 import { Worker } from '../src/scheduler/worker.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
-import { loadWorkflows } from '../src/workflow/load.ts';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
-import { FakeEngine, fakePlan, sequentialGraph } from './support/worker-fakes.ts';
+import { FakeEngine, testWorkerOptions } from './support/worker-fakes.ts';
 
 const CI = `name: CI
 on: [push]
@@ -49,24 +47,13 @@ function worker(): Worker {
   const log: ForgeLogger = { info: (m) => logger.info(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) };
   const onApiError = (line: Parameters<typeof logForgeApiError>[1]) => logForgeApiError(logger, line);
   const clients = new GithubClients({ appId: github.appId, privateKey: github.privateKey, apiUrl: github.url, throttle: { enabled: false }, log, onApiError });
-  return new Worker({
-    store,
-    forges: { github: githubAccess(clients) },
-    loadWorkflows,
-    plan: fakePlan,
-    runGraph: sequentialGraph,
-    executeJob: new FakeEngine({ build: [{ name: 'make', output: 'cc -o app main.c\n', exitCode: 0 }] }).execute,
-    reapVms: async () => {},
-    limits: new RunnerLimits(2),
-    workflowDirs: ['.forgevm/workflows'],
-    logsDir: stateDir,
-    cacheRoot: join(stateDir, 'repos'),
-    logCapBytes: 10_000_000,
-    log,
-    events: { onJobState: (line) => logJobState(logger, line) },
-    progressIntervalMs: 10_000,
-    pollIntervalMs: 20,
-  });
+  const engine = new FakeEngine({ build: [{ name: 'make', output: 'cc -o app main.c\n', exitCode: 0 }] });
+  return new Worker(
+    testWorkerOptions(
+      { store, stateDir, forges: { github: githubAccess(clients) }, executeJob: engine.execute },
+      { log, events: { onJobState: (line) => logJobState(logger, line) }, progressIntervalMs: 10_000 },
+    ),
+  );
 }
 
 function pushEvent(sha: string): PushEvent {

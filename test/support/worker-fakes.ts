@@ -3,7 +3,11 @@
  * PR workflow (jobs with `if:` are skipped with a reason), a sequential graph runner, and an
  * engine that writes a log and returns a scripted result per job id.
  */
-import type { ExecuteJob, ExecuteJobRequest, GraphRunner, PlanFn } from '../../src/scheduler/worker.ts';
+import { join } from 'node:path';
+import type { ExecuteJob, ExecuteJobRequest, GraphRunner, PlanFn, WorkerOptions } from '../../src/scheduler/worker.ts';
+import { RunnerLimits } from '../../src/scheduler/limits.ts';
+import type { Store } from '../../src/store/store.ts';
+import { loadWorkflows } from '../../src/workflow/load.ts';
 import type { JobResult, StepResult } from '../../src/job/result.ts';
 import type { PlannedWorkflow } from '../../src/workflow/model.ts';
 
@@ -72,5 +76,31 @@ export class FakeEngine {
     }
     const failed = steps.some((s) => s.conclusion === 'failure');
     return { conclusion: failed ? 'failure' : 'success', steps, outputs: {}, logPath: request.log.path, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started };
+  };
+}
+
+/**
+ * Worker options for a test: the store, the forges and the engine it needs, everything else a
+ * quiet default (fake planner and graph runner, 2 VMs, logs and caches under `stateDir`).
+ */
+export function testWorkerOptions(
+  base: { store: Store; stateDir: string; forges: WorkerOptions['forges']; executeJob: ExecuteJob },
+  over: Partial<WorkerOptions> = {},
+): WorkerOptions {
+  const { stateDir, ...given } = base;
+  return {
+    loadWorkflows,
+    plan: fakePlan,
+    runGraph: sequentialGraph,
+    reapVms: async () => {},
+    limits: new RunnerLimits(2),
+    workflowDirs: ['.forgevm/workflows'],
+    logsDir: stateDir,
+    cacheRoot: join(stateDir, 'repos'),
+    logCapBytes: 10_000_000,
+    log: { info() {}, warn() {}, error() {} },
+    pollIntervalMs: 20,
+    ...given,
+    ...over,
   };
 }
