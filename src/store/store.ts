@@ -28,8 +28,9 @@ export interface NewDelivery {
   /** The normalised event the worker acts on. */
   normalized: ForgeEvent;
   /**
-   * The raw JSON body exactly as received (for `github.event`): its bytes (stored as they came,
-   * and handed to the SQLite writer thread without a copy) or its text.
+   * The raw JSON body exactly as received (for `github.event`): its bytes or its text. Bytes are
+   * taken, not copied: a store may move their memory elsewhere (SQLite hands it to its writer
+   * thread), so the caller must not use the buffer after this call.
    */
   payload: string | Uint8Array;
   /** Default `pending`. Installation events, applied at once, are stored as `done`. */
