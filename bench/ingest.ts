@@ -26,8 +26,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance as perfHooks } from 'node:perf_hooks';
-import { Pool } from 'undici';
 import type { SqliteStore } from '../src/store/sqlite.ts';
+import { LoadPool } from './lib/http-load.ts';
 import { median } from './lib/stats.ts';
 
 const SECRET = 'bench-secret';
@@ -166,9 +166,10 @@ const body = JSON.stringify(
 );
 const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
 
-async function deliver(pool: Pool, path: string, id: string): Promise<boolean> {
-  const res = await pool.request({
-    method: 'POST',
+const bodyBytes = Buffer.from(body);
+
+async function deliver(pool: LoadPool, path: string, id: string): Promise<boolean> {
+  const status = await pool.post({
     path,
     headers: {
       'content-type': 'application/json',
@@ -177,13 +178,12 @@ async function deliver(pool: Pool, path: string, id: string): Promise<boolean> {
       'x-hub-signature-256': signature,
       'user-agent': 'GitHub-Hookshot/bench',
     },
-    body,
+    body: bodyBytes,
   });
-  await res.body.dump();
-  return res.statusCode >= 200 && res.statusCode < 300;
+  return status >= 200 && status < 300;
 }
 
-async function unlimited(pool: Pool, path: string, prefix: string, count: number, connections: number): Promise<PhaseResult> {
+async function unlimited(pool: LoadPool, path: string, prefix: string, count: number, connections: number): Promise<PhaseResult> {
   const latenciesMs: number[] = [];
   const ackedIds: string[] = [];
   let next = 0;
@@ -204,7 +204,7 @@ async function unlimited(pool: Pool, path: string, prefix: string, count: number
   return { sent: count, ok: ackedIds.length, failed, seconds: (performance.now() - started) / 1000, latenciesMs, ackedIds };
 }
 
-async function fixedRate(pool: Pool, path: string, prefix: string, rate: number, seconds: number): Promise<PhaseResult> {
+async function fixedRate(pool: LoadPool, path: string, prefix: string, rate: number, seconds: number): Promise<PhaseResult> {
   const total = Math.round(rate * seconds);
   const interval = 1000 / rate;
   const latenciesMs: number[] = [];
@@ -249,7 +249,7 @@ interface RunningTarget {
   target: Target;
   label: string;
   child: ChildProcess;
-  pool: Pool;
+  pool: LoadPool;
   path: string;
   stateDir: string;
   rounds: PhaseResult[];
@@ -260,7 +260,7 @@ async function startTarget(target: Target, label: string, privateKey: string, co
   const stateDir = mkdtempSync(join(tmpdir(), `forgevm-bench-${target}-`));
   const { child, url } = await startChild(target, stateDir, privateKey);
   const { origin, pathname } = new URL(url);
-  const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const pool = new LoadPool(origin);
   await unlimited(pool, pathname, `${target}-warmup`, WARMUP, connections);
   return { target, label, child, pool, path: pathname, stateDir, rounds: [] };
 }
@@ -280,7 +280,7 @@ async function round(t: RunningTarget, index: number, count: number, connections
 
 /** Stops the server and checks that every acknowledged delivery was kept exactly once. */
 async function verify(t: RunningTarget): Promise<{ lost: number | null; duplicated: number | null; stats: string | null }> {
-  await t.pool.close();
+  t.pool.close();
   const { handled, commits } = await stopChild(t.child);
   const acked = [...t.rounds, ...(t.fixed ? [t.fixed] : [])].flatMap((r) => r.ackedIds);
   try {
