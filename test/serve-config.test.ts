@@ -162,6 +162,15 @@ describe('forgevm serve configuration', () => {
     for (const l of lines) expect(l).not.toContain('\n');
   });
 
+  it('gives images NAT networking unless they say isolated, and names a wrong value', () => {
+    const image = (network: string) =>
+      yamlFile(`net-${network}.yml`, ['images:', '  box:', '    disk: { path: box/disk.qcow2 }', '    user: ci', `    network: ${network}`].join('\n'));
+    const config = loadConfig({ file: image('isolated'), env: {}, cwd: '/' });
+    expect(config.images.box?.network).toBe('isolated');
+    expect(config.images.tiny?.network).toBe('nat');
+    expect(problems({}, image('none'))).toEqual(['config: images.box.network: must be nat or isolated']);
+  });
+
   it('says which file cannot be read or parsed', () => {
     expect(problems({}, join(dir, 'missing.yml'))).toEqual([`config: ${join(dir, 'missing.yml')}: cannot read (ENOENT); check --config or create the file`]);
     expect(problems({ FORGEVM_CONFIG: join(dir, 'gone.yml') })[0]).toContain('check FORGEVM_CONFIG');

@@ -4,11 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { builtinImages } from '../src/config/catalog.ts';
 import { consoleLogPath, runJob, type JobRequest } from '../src/job/run-job.ts';
 import { localImage } from '../src/vm/images.ts';
 import { jobFromYaml, logIn, stepsOf } from './support/job-fixture.ts';
@@ -57,17 +59,12 @@ async function sha256(path: string): Promise<string> {
 }
 
 beforeAll(async () => {
+  const { builtin: _, ...tiny } = builtinImages.tiny!;
   h = await vmHarness({
     // Boots the same kernel, but its root disk never appears: SSH can never come up.
-    broken: {
-      disk: { path: 'tiny/disk.qcow2' },
-      kernel: { path: 'tiny/vmlinuz' },
-      initrd: { path: 'tiny/initrd.img' },
-      cmdline: 'console=ttyS0 root=/dev/nonexistent rw',
-      user: 'root',
-      memoryMiB: 512,
-      bootTimeoutSeconds: 12,
-    },
+    broken: { ...tiny, cmdline: 'console=ttyS0 root=/dev/nonexistent rw', memoryMiB: 512, bootTimeoutSeconds: 12 },
+    // tiny with QEMU's restrict=on.
+    'tiny-isolated': { ...tiny, network: 'isolated' },
   });
   repo = await makeRepo();
   logs = await mkdtemp(join(tmpdir(), 'fvm-logs-'));
@@ -171,6 +168,42 @@ jobs:
     expect(await qemuProcessesUnder(h.stateRoot)).toEqual([]);
     const listening = (await execa('ss', ['-Htln'])).stdout;
     for (const port of ports) expect(listening).not.toMatch(new RegExp(`:${port}\\b`));
+  }, 300_000);
+});
+
+describe('the guest network', () => {
+  it('reaches the host through NAT by default, and nothing at all when the image is isolated', async () => {
+    // A service on the host's loopback, as a database or forgevm itself would be.
+    const peers: string[] = [];
+    const server = createServer((socket) => {
+      peers.push(socket.remoteAddress ?? '?');
+      socket.end('host says hi\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const probe = (label: string) => `
+jobs:
+  probe:
+    runs-on: ${label}
+    steps:
+      - name: Connect to the host
+        run: |
+          if timeout 10 bash -c 'exec 3<>/dev/tcp/10.0.2.2/${port} && head -n1 <&3'; then echo "REACHED"; else echo "UNREACHABLE"; fi
+`;
+    try {
+      const [nat, isolated] = await Promise.all([runJob(h.engine, request('net-nat', probe('tiny'))), runJob(h.engine, request('net-isolated', probe('tiny-isolated')))]);
+      const natLog = await readFile(nat.logPath, 'utf8');
+      const isolatedLog = await readFile(isolated.logPath, 'utf8');
+      expect(nat.conclusion, natLog).toBe('success');
+      expect(natLog).toMatch(/host says hi\n[^]*REACHED/);
+      // The isolated guest still ran its job over the SSH forward, but its connection went nowhere.
+      expect(isolated.conclusion, isolatedLog).toBe('success');
+      expect(isolatedLog).toContain('UNREACHABLE');
+      expect(isolatedLog).not.toContain('host says hi');
+      expect(peers).toEqual(['127.0.0.1']);
+    } finally {
+      server.close();
+    }
   }, 300_000);
 });
 

@@ -36,6 +36,13 @@ export const imageSchema = z
     memoryMiB: z.number().int().min(128).max(262144).default(2048),
     /** The per-job overlay is grown to this size; the guest may use it after growpart. */
     diskGiB: z.number().int().min(1).max(2048).optional(),
+    /**
+     * `nat` (default): the guest reaches the internet through QEMU's user-mode NAT, and the
+     * host's loopback services at 10.0.2.2. `isolated`: QEMU's `restrict=on`, no packets leave
+     * the VM except our SSH port forward; for jobs that need no network, or for untrusted code
+     * on a host that runs services on 127.0.0.1.
+     */
+    network: z.enum(['nat', 'isolated'], { error: 'must be nat or isolated' }).default('nat'),
     /** Seconds to wait for SSH after QEMU starts. */
     bootTimeoutSeconds: z.number().int().min(5).max(3600).default(300),
     /** Built by `forgevm image build <label>` instead of downloaded. */

@@ -31,7 +31,6 @@ export interface BootOptions {
   qemu: string;
   cpus?: number;
   memoryMiB?: number;
-  restrictNetwork?: boolean;
 }
 
 export interface Vm {
@@ -78,7 +77,7 @@ export async function bootVm(options: BootOptions): Promise<Vm> {
       kernel: options.image.kernel,
       initrd: options.image.initrd,
       cmdline: options.image.spec.cmdline,
-      restrictNetwork: options.restrictNetwork,
+      restrictNetwork: options.image.spec.network === 'isolated',
     });
     // setpriv: the kernel SIGKILLs QEMU if forgevm dies, even by SIGKILL.
     child = execa('setpriv', ['--pdeathsig', 'KILL', '--', options.qemu, ...args], {
