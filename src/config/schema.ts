@@ -83,8 +83,9 @@ export const fileSchema = z
       .default(30),
     /**
      * SQLite durability of acknowledged deliveries.
-     * `full` (default): each 2xx waits for an fsync of the WAL, group-committed (many deliveries
-     * share one asynchronous fdatasync), so an acknowledged delivery survives power loss.
+     * `full` (default): each 2xx waits for an fsync of the WAL, group-committed (the deliveries
+     * that arrive together share one fdatasync on the writer thread), so an acknowledged delivery
+     * survives power loss.
      * `normal`: a 2xx means committed; it survives a crash or kill of forgevm, and the WAL is
      * synced in the background every 100 ms, so a power loss or kernel crash can drop at most
      * that last window (the forge shows those as delivered; redeliver them from its webhook
