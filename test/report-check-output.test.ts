@@ -63,6 +63,14 @@ describe('check run title', () => {
     expect(checkTitle(job({ conclusion: 'skipped' }), "if: github.ref == 'refs/heads/main' was false")).toBe("Skipped: if: github.ref == 'refs/heads/main' was false");
   });
 
+  it('says why a job was cancelled, when it is known', () => {
+    const why = 'superseded in concurrency group "ci-refs/heads/main" (cancel-in-progress)';
+    const during = [step('Test', { outcome: 'cancelled', conclusion: 'cancelled', exitCode: null })];
+    expect(checkTitle(job({ conclusion: 'cancelled', durationMs: 72_000, steps: during, error: why }))).toBe(`Cancelled during step "Test" after 1m12s: ${why}`);
+    expect(checkTitle(job({ conclusion: 'cancelled', error: why }))).toBe(`Cancelled: ${why}`);
+    expect(checkTitle(job({ conclusion: 'cancelled', durationMs: 72_000, steps: during }))).toBe('Cancelled during step "Test" after 1m12s');
+  });
+
   it('formats durations', () => {
     expect(formatDuration(400)).toBe('0s');
     expect(formatDuration(61_000)).toBe('1m01s');

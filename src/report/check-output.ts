@@ -62,6 +62,10 @@ function exitPart(step: StepResult): string {
 export function checkTitle(result: JobResult, skippedReason?: string): string {
   const after = formatDuration(result.durationMs);
   if (result.conclusion === 'skipped') return skippedReason ? `Skipped: ${firstLine(skippedReason)}` : 'Skipped';
+  if (result.conclusion === 'cancelled' && result.error) {
+    const step = decisiveStep(result);
+    return step ? `Cancelled during step "${step.name}" after ${after}: ${firstLine(result.error)}` : `Cancelled: ${firstLine(result.error)}`;
+  }
   if (result.error && result.steps.length === 0) {
     // A console tail means the VM was started but never became reachable.
     return result.consoleTail !== undefined ? `Could not start the VM: ${firstLine(result.error)}` : firstLine(result.error);

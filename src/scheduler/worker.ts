@@ -22,7 +22,11 @@ import { LiveTail } from '../report/live-tail.ts';
 import type { ReportButton, ReportHandle, ReportTarget } from '../report/reporter.ts';
 import type { Delivery, Job, Run, Store } from '../store/store.ts';
 import type { LoadedWorkflows, WorkflowSource } from '../workflow/load.ts';
-import type { GithubContext, NeedsEntry, PlannedJob, PlannedWorkflow, Workflow } from '../workflow/model.ts';
+import { evaluateValue, interpolate } from '../workflow/expressions.ts';
+import { jobContexts } from '../workflow/graph.ts';
+import type { Concurrency, GithubContext, NeedsEntry, PlannedJob, PlannedWorkflow, Workflow } from '../workflow/model.ts';
+import { eitherSignal } from '../util/either-signal.ts';
+import { ConcurrencyGroups, concurrencyReason, NO_CONCURRENCY_GROUP, type ConcurrencySlot } from './concurrency-groups.ts';
 import type { ForgeAccess } from './forge-access.ts';
 import { RunnerLimits } from './limits.ts';
 
@@ -115,6 +119,11 @@ function needsApproval(event: Trigger): boolean {
   return !TRUSTED_ASSOCIATIONS.has((event.authorAssociation ?? '').toUpperCase());
 }
 
+/** A result cancelled by a concurrency group says so, whatever else the cancellation reported. */
+function withCancelReason(result: JobResult, reason: string | undefined): JobResult {
+  return result.conclusion === 'cancelled' && reason ? { ...result, error: reason } : result;
+}
+
 function jobResultOf(job: Job, fallbackLog: string): JobResult {
   if (job.result) return job.result;
   const conclusion = job.conclusion === 'success' || job.conclusion === 'skipped' || job.conclusion === 'cancelled' || job.conclusion === 'timed_out' ? job.conclusion : 'failure';
@@ -125,6 +134,7 @@ export class Worker {
   #opts: WorkerOptions;
   #log: ForgeLogger;
   #stopping = new AbortController();
+  #concurrency = new ConcurrencyGroups();
   #active = new Set<Promise<void>>();
   #wake?: () => void;
   #loop?: Promise<void>;
@@ -462,6 +472,9 @@ export class Worker {
     const branch = event.kind === 'push' ? (event.ref.startsWith('refs/heads/') ? event.ref : undefined) : `refs/heads/${event.headRef}`;
     const sha = github.sha;
 
+    const base = { github, inputs: {}, vars: {} };
+    const runSlot = await this.#enterConcurrency(run, pw.workflow.concurrency, base, this.#stopping.signal);
+
     const runOne = async (pj: PlannedJob, needs: Record<string, NeedsEntry>, signal: AbortSignal): Promise<JobResult> => {
       const stored = replay.get(pj.instance.key);
       const job = jobs.get(pj.instance.key);
@@ -469,23 +482,57 @@ export class Worker {
         if (stored) return stored;
         throw new Error(`job ${pj.instance.key} has neither a store record nor an earlier result`);
       }
-      return this.#runJob(access, run, job, pj, needs, github, signal, { cloneUrl, fetchRef, branch, sha });
+      const jobSlot = await this.#enterConcurrency(run, pj.instance.job.concurrency, jobContexts(pj, needs, base), signal);
+      const jobSignal = eitherSignal(signal, jobSlot.signal);
+      try {
+        return await this.#runJob(access, run, job, pj, needs, github, jobSignal.signal, { cloneUrl, fetchRef, branch, sha }, () => concurrencyReason(jobSlot.signal, runSlot.signal));
+      } finally {
+        jobSignal.dispose();
+        jobSlot.release();
+      }
     };
 
-    const results = await this.#opts.runGraph(pw.jobs, runOne, {
-      maxParallel: this.#opts.limits.maxJobs,
-      signal: this.#stopping.signal,
-      contexts: { github },
-    });
-    // Jobs the graph settled without running them (skipped by if:, needs failed, fail-fast).
-    for (const [key, result] of results) {
-      const job = jobs.get(key);
-      if (!job) continue;
-      const current = await this.#opts.store.getJob(job.id);
-      if (!current || current.status === 'completed') continue;
-      const reason = pw.jobs.find((j) => j.instance.key === key)?.decision;
-      await this.#complete(access, run, current, result, reason && !reason.runs ? reason.reason : undefined);
+    const runSignal = eitherSignal(this.#stopping.signal, runSlot.signal);
+    try {
+      const results = await this.#opts.runGraph(pw.jobs, runOne, {
+        maxParallel: this.#opts.limits.maxJobs,
+        signal: runSignal.signal,
+        contexts: { github },
+      });
+      // Jobs the graph settled without running them (skipped by if:, needs failed, fail-fast,
+      // superseded in their concurrency group).
+      for (const [key, result] of results) {
+        const job = jobs.get(key);
+        if (!job) continue;
+        const current = await this.#opts.store.getJob(job.id);
+        if (!current || current.status === 'completed') continue;
+        const reason = pw.jobs.find((j) => j.instance.key === key)?.decision;
+        await this.#complete(access, run, current, withCancelReason(result, concurrencyReason(runSlot.signal)), reason && !reason.runs ? reason.reason : undefined);
+      }
+    } finally {
+      runSignal.dispose();
+      runSlot.release();
     }
+  }
+
+  /**
+   * Enters the `concurrency:` group a run or job names, if any. A group that cannot be evaluated
+   * is logged and left out: the work runs rather than wait on a guess.
+   */
+  async #enterConcurrency(run: Run, concurrency: Concurrency | undefined, contexts: Record<string, unknown>, cancelled: AbortSignal): Promise<ConcurrencySlot> {
+    if (!concurrency) return NO_CONCURRENCY_GROUP;
+    let name: string;
+    let cancelInProgress: boolean;
+    try {
+      name = interpolate(concurrency.group, contexts);
+      const cancel = typeof concurrency.cancelInProgress === 'string' ? evaluateValue(concurrency.cancelInProgress, contexts) : concurrency.cancelInProgress;
+      cancelInProgress = cancel === true || cancel === 'true';
+    } catch (error) {
+      this.#log.warn(`run ${run.id} (${run.repo}): cannot evaluate concurrency group ${JSON.stringify(concurrency.group)}, running outside any group: ${messageOf(error)}`);
+      return NO_CONCURRENCY_GROUP;
+    }
+    if (name === '') return NO_CONCURRENCY_GROUP;
+    return this.#concurrency.enter(`${run.forge}:${run.repo}\0${name}`, name, cancelInProgress, cancelled);
   }
 
   async #runJob(
@@ -497,6 +544,8 @@ export class Worker {
     github: GithubContext,
     signal: AbortSignal,
     source: { cloneUrl: string; fetchRef: string; branch?: string; sha: string },
+    /** Why the job was cancelled, when a concurrency group did it. */
+    cancelReason: () => string | undefined,
   ): Promise<JobResult> {
     const { store, limits } = this.#opts;
     const logPath = join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`);
@@ -504,7 +553,7 @@ export class Worker {
     try {
       release = await limits.acquire(pj.instance.runsOn, signal);
     } catch {
-      const result: JobResult = { conclusion: 'cancelled', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: 'cancelled before a runner slot was free' };
+      const result: JobResult = { conclusion: 'cancelled', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: cancelReason() ?? 'the run was cancelled while this job waited for a runner slot' };
       await this.#complete(access, run, job, result);
       return result;
     }
@@ -533,7 +582,9 @@ export class Worker {
           signal,
         });
       } catch (error) {
-        const result: JobResult = { conclusion: 'failure', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: messageOf(error) };
+        const result: JobResult = signal.aborted
+          ? { conclusion: 'cancelled', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: cancelReason() ?? `cancelled while fetching the commit (${messageOf(error)})` }
+          : { conclusion: 'failure', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: messageOf(error) };
         await this.#complete(access, run, started, result);
         return result;
       }
@@ -554,8 +605,9 @@ export class Worker {
       await tail?.stop();
       tail = undefined;
       await startReport;
-      await this.#complete(access, run, started, result);
-      return result;
+      const concluded = withCancelReason(result, cancelReason());
+      await this.#complete(access, run, started, concluded);
+      return concluded;
     } finally {
       await tail?.stop();
       log.close();

@@ -39,6 +39,17 @@ export interface GraphOptions {
 export type RunJob = (job: PlannedJob, needs: Record<string, NeedsEntry>, signal: AbortSignal) => Promise<JobResult>;
 
 /** True when this failed result must not fail its dependents or the run (job continue-on-error). */
+/** The contexts a job-level expression (`if:`, `concurrency:`) sees once its needs settled. */
+export function jobContexts(p: PlannedJob, needs: Record<string, NeedsEntry>, base: Record<string, unknown>): Record<string, unknown> {
+  const s = p.instance.strategy;
+  return {
+    ...base,
+    needs,
+    matrix: p.instance.matrix,
+    strategy: { 'fail-fast': s.failFast, 'job-index': s.jobIndex, 'job-total': s.jobTotal, 'max-parallel': s.maxParallel ?? s.jobTotal },
+  };
+}
+
 export function failureIsAllowed(result: JobResult): boolean {
   return result.allowedFailure === true;
 }
@@ -256,13 +267,7 @@ class GraphRun {
   }
 
   #jobContexts(p: PlannedJob, needs: Record<string, NeedsEntry>): Record<string, unknown> {
-    const s = p.instance.strategy;
-    return {
-      ...this.#baseContexts(),
-      needs,
-      matrix: p.instance.matrix,
-      strategy: { 'fail-fast': s.failFast, 'job-index': s.jobIndex, 'job-total': s.jobTotal, 'max-parallel': s.maxParallel ?? s.jobTotal },
-    };
+    return jobContexts(p, needs, this.#baseContexts());
   }
 
   #needsFor(group: Group): Record<string, NeedsEntry> {
