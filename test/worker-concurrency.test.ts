@@ -16,6 +16,8 @@ import { RunnerLimits } from '../src/scheduler/limits.ts';
 import { Worker, type ExecuteJob, type ExecuteJobRequest } from '../src/scheduler/worker.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import { eitherSignal } from '../src/util/either-signal.ts';
+import { runJobGraph } from '../src/workflow/graph.ts';
+import { planWorkflows } from '../src/workflow/planner.ts';
 import type { Store } from '../src/store/store.ts';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
 import { testWorkerOptions } from './support/worker-fakes.ts';
@@ -150,7 +152,10 @@ afterEach(async () => {
 function worker(engine: HeldEngine): Worker {
   const log = { info() {}, warn() {}, error() {} };
   const clients = new GithubClients({ appId: github.appId, privateKey: github.privateKey, apiUrl: github.url, throttle: { enabled: false }, log });
-  return new Worker(testWorkerOptions({ store, stateDir, forges: { github: githubAccess(clients) }, executeJob: engine.execute }, { limits: new RunnerLimits(4) }));
+  // The real planner and graph runner: `needs`, `if: always()` and cancellation as in production.
+  return new Worker(
+    testWorkerOptions({ store, stateDir, forges: { github: githubAccess(clients) }, executeJob: engine.execute }, { limits: new RunnerLimits(4), plan: planWorkflows, runGraph: runJobGraph }),
+  );
 }
 
 function workflow(concurrency: string): string {
@@ -208,10 +213,18 @@ describe('worker with concurrency groups', () => {
   });
 
   it('queues a newer push behind the running one, and lets the newest replace one still waiting', async () => {
-    const concurrency = 'concurrency: ci-${{ github.ref }}';
-    const commit = (n: number) => github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': workflow(concurrency), 'a.txt': String(n) });
+    // The `if: always()` job shows that a run replaced while it waited starts nothing at all.
+    const yaml = `${workflow('concurrency: ci-${{ github.ref }}')}  report:
+    needs: build
+    if: always()
+    runs-on: tiny
+    steps:
+      - run: ./report
+`;
+    const commit = (n: number) => github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': yaml, 'a.txt': String(n) });
     const engine = new HeldEngine();
     const w = worker(engine);
+    const callsFor = (sha: string) => engine.calls.filter((c) => c.workspace.sha === sha).length;
     const first = commit(1);
     await push('q-1', first);
     await w.processNext();
@@ -224,19 +237,26 @@ describe('worker with concurrency groups', () => {
     await push('q-3', third);
     await w.processNext();
     // The second was waiting; the third took its place and it ended without a VM.
-    await until(() => checkOf(second)?.status === 'completed', 'the replaced run to be concluded');
-    expect(checkOf(second)).toMatchObject({ conclusion: 'cancelled' });
-    expect(checkOf(second)!.output.title).toBe('Cancelled: superseded in concurrency group "ci-refs/heads/main" before it started');
-    expect(checkOf(third)).toMatchObject({ status: 'queued' });
+    const checksOf = (sha: string) => github.runsFor('acme/app').filter((r) => r.head_sha === sha);
+    await until(() => checksOf(second).length === 2 && checksOf(second).every((r) => r.status === 'completed'), 'the replaced run to be concluded');
+    for (const check of checksOf(second)) {
+      expect(check.conclusion).toBe('cancelled');
+      expect(check.output.title).toBe('Cancelled: superseded in concurrency group "ci-refs/heads/main" before it started');
+    }
+    expect(checksOf(third).map((r) => r.status)).toEqual(['queued', 'queued']);
     expect(engine.started(third)).toBe(false);
 
-    engine.release(first);
+    engine.release(first); // build
+    await until(() => callsFor(first) === 2, 'the first report job');
+    engine.release(first); // report
     await until(() => engine.started(third), 'the newest run to start after the first finished');
     engine.release(third);
+    await until(() => callsFor(third) === 2, 'the newest report job');
+    engine.release(third);
     await w.idle();
-    expect(checkOf(first)).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(checkOf(third)).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(engine.calls.map((c) => c.workspace.sha)).toEqual([first, third]);
+    expect(checksOf(first).map((r) => r.conclusion)).toEqual(['success', 'success']);
+    expect(checksOf(third).map((r) => r.conclusion)).toEqual(['success', 'success']);
+    expect(callsFor(second)).toBe(0);
   });
 
   it('applies a job-level group to that job only', async () => {

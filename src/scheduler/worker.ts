@@ -492,6 +492,15 @@ export class Worker {
       }
     };
 
+    if (runSlot.signal.aborted) {
+      // Superseded while it waited: like GitHub, none of its jobs start, not even `if: always()`.
+      const startedAt = new Date().toISOString();
+      for (const job of jobs.values()) {
+        const result: JobResult = { conclusion: 'cancelled', steps: [], outputs: {}, logPath: '', startedAt, durationMs: 0 };
+        await this.#complete(access, run, job, withCancelReason(result, concurrencyReason(runSlot.signal) ?? 'forgevm stopped before the run started'));
+      }
+      return;
+    }
     const runSignal = eitherSignal(this.#stopping.signal, runSlot.signal);
     try {
       const results = await this.#opts.runGraph(pw.jobs, runOne, {
