@@ -3,7 +3,7 @@
  * same state folder: no QEMU outlives the server, the job is concluded (not run twice, not left
  * in progress), its check run is not duplicated, and the job folder is swept.
  */
-import { copyFile, rm } from 'node:fs/promises';
+import { copyFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
@@ -89,6 +89,13 @@ describe('forgevm serve killed mid-job and started again', () => {
     expect(await jobFolders(h.stateRoot)).toEqual(folders);
     expect(github.runsFor(REPO).find((r) => r.id === run.id)?.status).toBe('in_progress');
 
+    // A job log from two months ago: the restarted server's log retention (30 days) deletes it.
+    const logs = stateDir(h.stateRoot).logs;
+    const ancient = join(logs, '1-ancient.log');
+    await writeFile(ancient, 'an old job\n');
+    const twoMonthsAgo = new Date(Date.now() - 60 * 86_400_000);
+    await utimes(ancient, twoMonthsAgo, twoMonthsAgo);
+
     const second = await startServeProcess(env, await freePort());
     processes.push(second);
     const concluded = await waitFor(
@@ -110,6 +117,9 @@ describe('forgevm serve killed mid-job and started again', () => {
     expect(await jobFolders(h.stateRoot)).toEqual([]);
     expect(await qemuProcessesUnder(h.stateRoot)).toEqual([]);
     expect(github.validationErrors).toEqual([]);
+    expect(await readdir(logs)).not.toContain('1-ancient.log');
+    expect((await readdir(logs)).length).toBeGreaterThan(0); // the interrupted job's own log stays
+    expect(second.output()).toContain('deleted 1 job logs older than 30 days');
 
     // And the restarted server stops cleanly on SIGTERM.
     second.child.kill('SIGTERM');
