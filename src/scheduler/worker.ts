@@ -119,6 +119,11 @@ function needsApproval(event: Trigger): boolean {
   return !TRUSTED_ASSOCIATIONS.has((event.authorAssociation ?? '').toUpperCase());
 }
 
+/** The result of a job that ended before any step ran. */
+function resultWithoutSteps(conclusion: JobResult['conclusion'], logPath: string, error: string): JobResult {
+  return { conclusion, steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error };
+}
+
 /** A result cancelled by a concurrency group says so, whatever else the cancellation reported. */
 function withCancelReason(result: JobResult, reason: string | undefined): JobResult {
   return result.conclusion === 'cancelled' && reason ? { ...result, error: reason } : result;
@@ -494,11 +499,8 @@ export class Worker {
 
     if (runSlot.signal.aborted) {
       // Superseded while it waited: like GitHub, none of its jobs start, not even `if: always()`.
-      const startedAt = new Date().toISOString();
-      for (const job of jobs.values()) {
-        const result: JobResult = { conclusion: 'cancelled', steps: [], outputs: {}, logPath: '', startedAt, durationMs: 0 };
-        await this.#complete(access, run, job, withCancelReason(result, concurrencyReason(runSlot.signal) ?? 'forgevm stopped before the run started'));
-      }
+      const why = concurrencyReason(runSlot.signal) ?? 'forgevm stopped before the run started';
+      for (const job of jobs.values()) await this.#complete(access, run, job, resultWithoutSteps('cancelled', '', why));
       return;
     }
     const runSignal = eitherSignal(this.#stopping.signal, runSlot.signal);
@@ -562,7 +564,7 @@ export class Worker {
     try {
       release = await limits.acquire(pj.instance.runsOn, signal);
     } catch {
-      const result: JobResult = { conclusion: 'cancelled', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: cancelReason() ?? 'the run was cancelled while this job waited for a runner slot' };
+      const result = resultWithoutSteps('cancelled', logPath, cancelReason() ?? 'the run was cancelled while this job waited for a runner slot');
       await this.#complete(access, run, job, result);
       return result;
     }
@@ -591,9 +593,9 @@ export class Worker {
           signal,
         });
       } catch (error) {
-        const result: JobResult = signal.aborted
-          ? { conclusion: 'cancelled', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: cancelReason() ?? `cancelled while fetching the commit (${messageOf(error)})` }
-          : { conclusion: 'failure', steps: [], outputs: {}, logPath, startedAt: new Date().toISOString(), durationMs: 0, error: messageOf(error) };
+        const result = signal.aborted
+          ? resultWithoutSteps('cancelled', logPath, cancelReason() ?? `cancelled while fetching the commit (${messageOf(error)})`)
+          : resultWithoutSteps('failure', logPath, messageOf(error));
         await this.#complete(access, run, started, result);
         return result;
       }
@@ -769,7 +771,7 @@ export class Worker {
     const pw = planned.find((p) => p.workflow.file === run.workflowFile);
     if (!pw) {
       for (const job of queued) {
-        await this.#complete(access, run, job, { conclusion: 'cancelled', steps: [], outputs: {}, logPath: '', startedAt: new Date().toISOString(), durationMs: 0, error: `workflow ${run.workflowFile} no longer plans this job after the restart` });
+        await this.#complete(access, run, job, resultWithoutSteps('cancelled', '', `workflow ${run.workflowFile} no longer plans this job after the restart`));
       }
       return;
     }
