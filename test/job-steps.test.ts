@@ -466,22 +466,45 @@ describe('log', () => {
 });
 
 describe('actions/checkout', () => {
-  it('is a native no-op that logs what it honours', async () => {
-    const { outcome, log } = await run({ steps: [{ uses: 'actions/checkout@v4', with: { 'fetch-depth': '0', path: 'src' } }] });
-    expect(outcome.conclusion).toBe('success');
-    expect(log).toContain('octo/demo is already checked out at');
-    expect(log).toContain('path "src" is not applied');
-    expect(log).toContain('ignored checkout inputs: fetch-depth');
-  });
-
-  it('fails for another repository or another action', async () => {
-    const { outcome } = await run({
+  it('copies the repository to path:, evaluates with: and notes the inputs it needs nothing for', async () => {
+    const ws = join(root, 'work', 'demo');
+    writeFileSync(join(ws, 'README.md'), 'hello\n');
+    const { outcome, log } = await run({
       steps: [
-        { uses: 'actions/checkout@v4', with: { repository: 'someone/else' }, continueOnError: true },
-        { uses: 'actions/setup-node@v4' },
+        { uses: 'actions/checkout@v4', with: { path: 'src/${{ matrix.node }}', 'persist-credentials': 'false', ref: '${{ github.sha }}' } },
+        { run: 'test "$(cat src/20/README.md)" = hello && test -f README.md' },
       ],
     });
-    expect(outcome.steps.map((s) => s.outcome)).toEqual(['failure', 'failure']);
+    expect(outcome.conclusion, log).toBe('success');
+    expect(log).toContain('octo/demo is checked out at');
+    expect(log).toContain('copied the repository to $GITHUB_WORKSPACE/src/20');
+    expect(log).toContain('checkout inputs not needed here: persist-credentials');
+  });
+
+  it('fails clearly for another repository, another ref, submodules it cannot fetch, or a path outside', async () => {
+    writeFileSync(join(root, 'work', 'demo', '.gitmodules'), '[submodule "x"]\n');
+    const { outcome, log } = await run({
+      steps: [
+        { uses: 'actions/checkout@v4', with: { repository: 'someone/else' }, continueOnError: true },
+        { uses: 'actions/checkout@v4', with: { ref: 'refs/heads/other' }, continueOnError: true },
+        { uses: 'actions/checkout@v4', with: { submodules: 'recursive' }, continueOnError: true },
+        { uses: 'actions/checkout@v4', with: { path: '../outside' }, continueOnError: true },
+      ],
+    });
+    expect(outcome.steps.map((s) => s.outcome)).toEqual(['failure', 'failure', 'failure', 'failure']);
+    expect(log).toContain('actions/checkout of another repository (someone/else) is not supported');
+    expect(log).toContain('actions/checkout of ref "refs/heads/other" is not supported');
+    expect(log).toContain('actions/checkout with submodules is not supported');
+    expect(log).toContain('must stay inside the workspace');
+  });
+
+  it('fails the job at set-up, before any step, when a remote action cannot be loaded', async () => {
+    const { outcome, log } = await run({ steps: [{ run: 'echo first' }, { uses: 'actions/setup-node@v4' }] });
+    expect(outcome.conclusion).toBe('failure');
+    expect(outcome.steps.map((s) => s.outcome)).toEqual(['skipped', 'skipped']);
+    expect(outcome.error).toContain('cannot run "uses: actions/setup-node@v4"');
+    expect(log).toContain('✘ set up job:');
+    expect(log).not.toContain('first\n');
   });
 });
 

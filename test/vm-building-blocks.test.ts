@@ -112,6 +112,13 @@ describe('shell quoting', () => {
     expect(await readdir(dir)).toEqual(['env']);
   });
 
+  it('passes action input names a shell cannot export (INPUT_NODE-VERSION) through forgevm_exec', async () => {
+    const dir = await tmp('env-dash');
+    await writeFile(join(dir, 'env'), envFile({ PLAIN: 'p', 'INPUT_NODE-VERSION': "20 $(id)'" }));
+    const result = await execa('sh', ['-c', `. ./env && forgevm_exec printenv INPUT_NODE-VERSION PLAIN`], { cwd: dir });
+    expect(result.stdout).toBe("20 $(id)'\np");
+  });
+
   it('rejects names a shell would interpret and NUL bytes', () => {
     expect(() => envFile({ 'A;B': 'x' })).toThrow(/invalid environment variable name/);
     expect(() => shellQuote('a\0b')).toThrow(/NUL/);

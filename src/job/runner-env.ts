@@ -14,6 +14,8 @@ export interface StepFiles {
   output: string;
   path: string;
   summary: string;
+  /** GITHUB_STATE, for JavaScript actions. */
+  state: string;
 }
 
 /** Fresh file-command paths for one step, under the job's temp folder (as GitHub's runner lays them out). */
@@ -24,6 +26,7 @@ export function stepFiles(tempDir: string, stepKey: string): StepFiles {
     output: posix.join(dir, `set_output_${stepKey}`),
     path: posix.join(dir, `add_path_${stepKey}`),
     summary: posix.join(dir, `step_summary_${stepKey}`),
+    state: posix.join(dir, `save_state_${stepKey}`),
   };
 }
 

@@ -1,12 +1,22 @@
 /**
- * The step executor: runs a job's steps in a guest with GitHub Actions semantics (shell templates,
- * env precedence, file commands, `if:` with status functions, continue-on-error, step and job
- * timeouts, cancellation) and writes a human log.
+ * The step executor: runs a job's steps in a guest with GitHub Actions semantics and writes a
+ * human log. A job, top to bottom:
+ *
+ *   set up    job env and timeout, the event file, remote actions fetched into the guest
+ *   pre       `pre:` stages of the job's remote JavaScript actions, in step order
+ *   main      the steps: `run:` scripts, actions/checkout (native), JavaScript actions and
+ *             composite actions (whose steps run here too, in a scope of their own)
+ *   post      `post:` stages of the actions whose main stage ran, in reverse order
+ *   outputs   `jobs.<id>.outputs`
+ *
+ * Semantics kept from GitHub: shell templates, env precedence, file commands and workflow
+ * commands, `if:` with status functions, continue-on-error, step and job timeouts, cancellation
+ * with cleanup time for `always()` steps, secrets masked in everything written.
  *
  * Differences from GitHub, on purpose:
  * - The job timeout covers the steps only (the VM boot is bounded elsewhere).
  * - `timeout-minutes` may be fractional (GitHub documents integers only); handy for tests.
- * - `uses:` only knows `actions/checkout`, done natively (see checkout-step.ts).
+ * - actions/checkout is native (checkout-step.ts): the workspace is uploaded before the steps.
  */
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
@@ -17,11 +27,14 @@ import type { GithubContext, JobInstance, NeedsEntry, StepDef } from '../workflo
 import { evaluateCondition, evaluateExpression, hashFilesCallsIn, interpolate, type ExpressionFunctions, type StatusFunctions } from '../workflow/expressions.ts';
 import { HashFiles } from './hash-files.ts';
 import type { JobConclusion, StepConclusion, StepResult } from './result.ts';
-import { FileCommandError, addPathEntries, composePath, isValidEnvName, parseKeyValueFile, parsePathFile } from './env-files.ts';
+import { FileCommandError, addPathEntries, composePath, isValidEnvName, isValidInputEnvName, parseKeyValueFile, parsePathFile } from './env-files.ts';
 import { commandFor, resolveShell } from './step-script.ts';
 import { RUNNER_NAME, eventPath, fixedDefaults, overridableDefaults, stepFiles, type StepFiles } from './runner-env.ts';
-import { runCheckoutStep } from './checkout-step.ts';
+import { checkoutInputs, runCheckoutStep } from './checkout-step.ts';
 import { formatDuration } from './duration.ts';
+import { StepOutput, type CommandAnnotation } from './step-output.ts';
+import { noActions, type ActionRuntime, type LoadedAction } from './action-runtime.ts';
+import { inputEnvName, planInputs } from './action-inputs.ts';
 
 export interface StepsInput {
   instance: JobInstance;
@@ -30,12 +43,16 @@ export interface StepsInput {
   needs: Record<string, NeedsEntry>;
   inputs: Record<string, unknown>;
   vars: Record<string, string>;
+  /** The `secrets` context (empty for runs that must not see secrets, such as fork PRs). */
+  secrets?: Record<string, string>;
   /** Guest path of the checked-out repository, e.g. /root/work/<repo>. */
   workspace: string;
   /** Guest path for RUNNER_TEMP and forgevm's own files. */
   tempDir: string;
   /** 360 unless configured. */
   defaultTimeoutMinutes: number;
+  /** Where actions come from; without it, `uses:` steps other than checkout fail clearly. */
+  actions?: ActionRuntime;
 }
 
 export interface StepsOutcome {
@@ -46,12 +63,16 @@ export interface StepsOutcome {
   error?: string;
   /** GITHUB_STEP_SUMMARY contents of all steps, in order (Markdown). */
   summary: string;
+  /** `::error`/`::warning`/`::notice` commands of all steps, in order. */
+  annotations: CommandAnnotation[];
 }
 
 /** After a cancel or job timeout, `always()` steps still run, but at most this long (GitHub: 5 min). */
 const CLEANUP_LIMIT_MINUTES = 5;
 /** GitHub rejects step summaries over 1 MiB. */
 const SUMMARY_LIMIT_BYTES = 1024 * 1024;
+/** Composite actions may nest this deep (GitHub's limit). */
+const MAX_COMPOSITE_DEPTH = 10;
 
 interface StepContextEntry {
   outputs: Record<string, string>;
@@ -59,28 +80,77 @@ interface StepContextEntry {
   conclusion: StepConclusion;
 }
 
+/**
+ * The steps of the job, or of one composite action: what `steps.*`, `inputs.*` and the status
+ * functions see, and what every step of the scope inherits.
+ */
+interface Scope {
+  steps: Record<string, StepContextEntry>;
+  failed: boolean;
+  inputs: Record<string, unknown>;
+  /** Env over the job env for every step here (a composite action: its caller step's env). */
+  env: Record<string, string>;
+  /** Additions to the github context (`action_path`, … inside composite actions). */
+  github: Record<string, unknown>;
+  /** Composite actions see no secrets context (GitHub: pass secrets in as inputs). */
+  secrets: boolean;
+  depth: number;
+  /** For nested step headers: `composite name › `. */
+  prefix: string;
+  /** The job's own steps: job and workflow `defaults.run` apply. */
+  jobLevel: boolean;
+  /** GITHUB_ACTION of the composite step this scope runs in. */
+  actionId?: string;
+}
+
+/** The state an action instance keeps between its pre, main and post stages (GITHUB_STATE). */
+interface ActionInstance {
+  action: LoadedAction;
+  step: StepDef;
+  name: string;
+  state: Record<string, string>;
+  /** Inputs and step env as the main stage evaluated them (post reuses them). */
+  env: Record<string, string>;
+  scope: Scope;
+}
+
+interface Executed {
+  outcome: StepConclusion;
+  exitCode: number | null;
+  outputs: Record<string, string>;
+  /** A line for the log before the result line. */
+  message?: string;
+}
+
 class JobFailure extends Error {}
 
 export async function runSteps(guest: Guest, log: JobLog, input: StepsInput, signal: AbortSignal): Promise<StepsOutcome> {
-  return new StepsRun(guest, log, input, signal).run();
+  return new JobSteps(guest, log, input, signal).run();
 }
 
-class StepsRun {
+class JobSteps {
   readonly #guest: Guest;
   readonly #log: JobLog;
   readonly #input: StepsInput;
   readonly #cancel: AbortSignal;
+  readonly #actions: ActionRuntime;
   /** Aborted on cancel or job timeout: what running steps listen to. */
   readonly #jobAbort = new AbortController();
   #jobTimedOut = false;
-  #failed = false;
   #fatal: string | undefined;
   #env: Record<string, string> = {};
   #prependPath: string[] = [];
   #basePath: string | undefined;
   #bashAvailable: boolean | undefined;
-  readonly #steps: Record<string, StepContextEntry> = {};
+  readonly #job: Scope;
   readonly #results: StepResult[] = [];
+  readonly #annotations: CommandAnnotation[] = [];
+  /** Post stages to run, in the order their main stages ran (run in reverse). */
+  readonly #posts: ActionInstance[] = [];
+  /** Remote actions loaded during set-up, by `uses:` value. */
+  readonly #preloaded = new Map<string, LoadedAction>();
+  /** GITHUB_STATE written by pre stages, for the same step's main and post stages. */
+  readonly #preStates = new Map<StepDef, Record<string, string>>();
   #summary = '';
   #generatedIds = 0;
   /** hashFiles() answers for the step being evaluated (files change between steps). */
@@ -91,7 +161,10 @@ class StepsRun {
     this.#log = log;
     this.#input = input;
     this.#cancel = signal;
+    this.#actions = input.actions ?? noActions('this runner has no action support');
     this.#hashFiles = new HashFiles(guest, input.workspace);
+    this.#job = { steps: {}, failed: false, inputs: input.inputs, env: {}, github: {}, secrets: true, depth: 0, prefix: '', jobLevel: true };
+    for (const value of Object.values(input.secrets ?? {})) if (value !== '') log.masker.add(value);
   }
 
   get #cancelled(): boolean {
@@ -117,12 +190,15 @@ class StepsRun {
       await Promise.all([
         this.#writeFiles([{ path: eventPath(this.#input.tempDir), content: JSON.stringify(this.#input.github.event ?? {}) }]),
         needsBashProbe ? this.#hasBash() : undefined,
+        this.#loadRemoteActions(),
       ]);
+      if (this.#fatal === undefined) await this.#runPreStages();
       for (const step of this.#input.instance.job.steps) {
-        if (this.#fatal !== undefined) this.#results.push(this.#skipped(step, 'the job already failed'));
-        else this.#results.push(await this.#runStep(step));
-        if (this.#log.capReached && this.#fatal === undefined) this.#fatal = new LogCapExceeded(this.#log.capBytes).message;
+        if (this.#fatal !== undefined) this.#results.push(this.#skipped(step, this.#job, 'the job already failed'));
+        else this.#results.push(await this.#runStep(step, this.#job));
+        this.#checkCap();
       }
+      await this.#runPostStages();
     } catch (err) {
       // Job-level settings that cannot be evaluated, or the guest refusing the event file.
       this.#fatal = messageOf(err);
@@ -136,22 +212,27 @@ class StepsRun {
       ? 'timed_out'
       : this.#cancel.aborted
         ? 'cancelled'
-        : this.#failed || this.#fatal !== undefined
+        : this.#job.failed || this.#fatal !== undefined
           ? 'failure'
           : 'success';
     return {
       conclusion,
       steps: this.#results,
       outputs,
-      ...(this.#fatal !== undefined ? { error: this.#fatal } : {}),
+      ...(this.#fatal !== undefined ? { error: this.#log.masker.mask(this.#fatal) } : {}),
       summary: this.#summary,
+      annotations: this.#annotations,
     };
+  }
+
+  #checkCap(): void {
+    if (this.#log.capReached && this.#fatal === undefined) this.#fatal = new LogCapExceeded(this.#log.capBytes).message;
   }
 
   // ---- contexts -------------------------------------------------------------------------------
 
-  #github(): GithubContext {
-    return { ...this.#input.github, job: this.#input.instance.job.id, workspace: this.#input.workspace };
+  #github(scope: Scope = this.#job): GithubContext {
+    return { ...this.#input.github, job: this.#input.instance.job.id, workspace: this.#input.workspace, ...scope.github };
   }
 
   #strategy(): Record<string, unknown> {
@@ -168,17 +249,20 @@ class StepsRun {
       matrix: this.#input.instance.matrix,
       vars: this.#input.vars,
       inputs: this.#input.inputs,
-      secrets: {},
+      secrets: this.#input.secrets ?? {},
     };
   }
 
-  /** Contexts for step fields; `env` is the job env plus GITHUB_ENV (plus step env where given). */
-  #stepContexts(env: Record<string, string> = this.#env): Record<string, unknown> {
+  /** Contexts for step fields; `env` is the job env plus GITHUB_ENV (plus scope and step env where given). */
+  #stepContexts(scope: Scope, env: Record<string, string> = { ...this.#env, ...scope.env }): Record<string, unknown> {
     return {
       ...this.#jobContexts(),
+      github: this.#github(scope),
+      inputs: scope.inputs,
+      secrets: scope.secrets ? (this.#input.secrets ?? {}) : {},
       env,
-      steps: this.#steps,
-      job: { status: this.#jobStatus() },
+      steps: scope.steps,
+      job: { status: this.#jobStatus(scope) },
       runner: {
         os: 'Linux',
         arch: 'X64',
@@ -189,15 +273,15 @@ class StepsRun {
     };
   }
 
-  #jobStatus(): 'success' | 'failure' | 'cancelled' {
+  #jobStatus(scope: Scope): 'success' | 'failure' | 'cancelled' {
     if (this.#cancelled) return 'cancelled';
-    return this.#failed ? 'failure' : 'success';
+    return scope.failed ? 'failure' : 'success';
   }
 
-  #status(): StatusFunctions {
+  #status(scope: Scope): StatusFunctions {
     return {
-      success: () => !this.#failed && !this.#cancelled,
-      failure: () => this.#failed,
+      success: () => !scope.failed && !this.#cancelled,
+      failure: () => scope.failed,
       cancelled: () => this.#cancelled,
       hashFiles: (patterns) => this.#hashFiles.lookup(patterns),
     };
@@ -225,7 +309,7 @@ class StepsRun {
   #jobEnv(): Record<string, string> {
     const { workflow, job } = this.#input.instance;
     const env: Record<string, string> = {};
-    const workflowContexts = { github: this.#github(), vars: this.#input.vars, inputs: this.#input.inputs, secrets: {} };
+    const workflowContexts = { github: this.#github(), vars: this.#input.vars, inputs: this.#input.inputs, secrets: this.#input.secrets ?? {} };
     for (const [name, value] of Object.entries(workflow.env)) env[name] = this.#evalText(value, workflowContexts, `workflow env ${name}`);
     for (const [name, value] of Object.entries(job.env)) env[name] = this.#evalText(value, this.#jobContexts(), `jobs.${job.id}.env.${name}`);
     return env;
@@ -274,6 +358,15 @@ class StepsRun {
     throw new JobFailure(`${what}: expected true or false, got ${JSON.stringify(raw)}`);
   }
 
+  /** Step env: evaluated with the env context of the scope (job env plus GITHUB_ENV), layered on top. */
+  async #stepEnv(step: StepDef, scope: Scope, name: string): Promise<Record<string, string>> {
+    const contexts = this.#stepContexts(scope);
+    await this.#prepareHashFiles(Object.values(step.env), contexts, `env of step "${name}"`);
+    const env: Record<string, string> = {};
+    for (const [envName, value] of Object.entries(step.env)) env[envName] = this.#evalText(value, contexts, `env.${envName} of step "${name}"`);
+    return env;
+  }
+
   // ---- one step -------------------------------------------------------------------------------
 
   #displayName(step: StepDef, contexts: Record<string, unknown>): string {
@@ -285,18 +378,18 @@ class StepsRun {
       }
     }
     if (step.run !== undefined) return step.run.split('\n').find((l) => l.trim() !== '')?.trim() ?? 'run';
-    return step.uses ?? `step ${step.index + 1}`;
+    return step.uses !== undefined ? `Run ${step.uses}` : `step ${step.index + 1}`;
   }
 
-  #record(step: StepDef, entry: StepContextEntry): void {
-    if (step.id !== undefined) this.#steps[step.id] = entry;
+  #record(step: StepDef, scope: Scope, entry: StepContextEntry): void {
+    if (step.id !== undefined) scope.steps[step.id] = entry;
   }
 
-  #skipped(step: StepDef, why: string): StepResult {
-    const name = this.#displayName(step, this.#stepContexts());
+  #skipped(step: StepDef, scope: Scope, why: string): StepResult {
+    const name = scope.prefix + this.#displayName(step, this.#stepContexts(scope));
     const start = this.#log.size;
     this.#log.meta(`○ ${name} skipped (${why})`);
-    this.#record(step, { outputs: {}, outcome: 'skipped', conclusion: 'skipped' });
+    this.#record(step, scope, { outputs: {}, outcome: 'skipped', conclusion: 'skipped' });
     return {
       name,
       ...(step.id !== undefined ? { id: step.id } : {}),
@@ -309,60 +402,62 @@ class StepsRun {
     };
   }
 
-  async #runStep(step: StepDef): Promise<StepResult> {
+  async #runStep(step: StepDef, scope: Scope, parent?: AbortSignal): Promise<StepResult> {
     this.#hashFiles = new HashFiles(this.#guest, this.#input.workspace);
-    const contexts = this.#stepContexts();
+    const contexts = this.#stepContexts(scope);
     let runs: boolean;
     try {
       if (step.if !== undefined) await this.#prepareHashFiles([step.if], contexts, '', true);
-      runs = evaluateCondition(step.if ?? 'success()', contexts, this.#status());
+      runs = evaluateCondition(step.if ?? 'success()', contexts, this.#status(scope));
     } catch (err) {
       // GitHub fails the step (and so the job) when its condition cannot be evaluated.
-      return this.#finishEarly(step, `if: ${messageOf(err)}`);
+      return this.#finishEarly(step, scope, `if: ${messageOf(err)}`);
     }
-    if (!runs) return this.#skipped(step, step.if !== undefined ? `if: ${step.if.trim()}` : this.#cancelled ? 'the job was cancelled' : 'an earlier step failed');
+    if (!runs) {
+      return this.#skipped(step, scope, step.if !== undefined ? `if: ${step.if.trim()}` : this.#cancelled ? 'the job was cancelled' : 'an earlier step failed');
+    }
     // Whether the step runs as cleanup after a cancel or timeout is decided with its `if:`: a
     // cancel that lands while its files are written must still stop it, not grant it cleanup time.
     const asCleanup = this.#cancelled;
 
     // A name that cannot be computed falls back to its text, as before.
     await this.#prepareHashFiles([step.name], contexts, 'name').catch(() => {});
-    const name = this.#displayName(step, contexts);
+    const name = scope.prefix + this.#displayName(step, contexts);
     const startedAt = new Date();
     const logStart = this.#log.size;
     this.#log.meta(`▶ ${name}`);
 
-    let outcome: StepConclusion;
-    let exitCode: number | null = null;
-    let timedOut = false;
+    let executed: Executed;
     let continueOnError = false;
-    let outputs: Record<string, string> = {};
+    const control = new StepControl(asCleanup ? AbortSignal.timeout(CLEANUP_LIMIT_MINUTES * 60_000) : (parent ?? this.#jobAbort.signal));
     try {
-      await this.#prepareHashFiles([step.continueOnError], contexts, `continue-on-error of step "${name}"`);
+      await this.#prepareHashFiles([step.continueOnError, step.timeoutMinutes], contexts, `step "${name}"`);
       continueOnError = this.#flag(step.continueOnError, contexts, `continue-on-error of step "${name}"`);
-      const executed = step.uses !== undefined ? await this.#checkout(step) : await this.#runScript(step, name, asCleanup);
-      outcome = executed.outcome;
-      exitCode = executed.exitCode;
-      timedOut = executed.timedOut;
-      outputs = executed.outputs;
-      if (executed.message) this.#log.meta(executed.message);
+      if (step.timeoutMinutes !== undefined) control.timeoutAfter(this.#minutes(step.timeoutMinutes, contexts, `timeout-minutes of step "${name}"`));
+      executed = step.uses !== undefined ? await this.#runUses(step, scope, name, control) : await this.#runScript(step, scope, name, control);
     } catch (err) {
-      outcome = 'failure';
-      this.#log.meta(`✘ ${name}: ${messageOf(err)}`);
+      executed = { outcome: control.signal.aborted && !control.timedOut ? 'cancelled' : 'failure', exitCode: null, outputs: {}, message: `✘ ${name}: ${messageOf(err)}` };
+    } finally {
+      control.dispose();
     }
+    if (control.timedOut && executed.outcome !== 'success') {
+      executed = { ...executed, outcome: 'failure', message: `step timed out after ${formatMinutes(control.timeoutMinutes!)} (timeout-minutes)` };
+    }
+    if (executed.message) this.#log.meta(executed.message);
 
+    const { outcome } = executed;
     const conclusion: StepConclusion = outcome === 'failure' && continueOnError ? 'success' : outcome;
-    if (conclusion === 'failure') this.#failed = true;
+    if (conclusion === 'failure') scope.failed = true;
     const durationMs = Date.now() - startedAt.getTime();
-    this.#log.meta(resultLine(name, outcome, exitCode, timedOut, continueOnError, durationMs));
-    this.#record(step, { outputs, outcome, conclusion });
+    this.#log.meta(resultLine(name, outcome, executed.exitCode, control.timedOut, continueOnError, durationMs));
+    this.#record(step, scope, { outputs: executed.outputs, outcome, conclusion });
     return {
       name,
       ...(step.id !== undefined ? { id: step.id } : {}),
       outcome,
       conclusion,
-      exitCode,
-      ...(timedOut ? { timedOut } : {}),
+      exitCode: executed.exitCode,
+      ...(control.timedOut ? { timedOut: true } : {}),
       startedAt: startedAt.toISOString(),
       durationMs,
       log: { start: logStart, end: this.#log.size },
@@ -370,12 +465,12 @@ class StepsRun {
   }
 
   /** A step that failed before it could start (bad `if:`): a failure with its reason logged. */
-  #finishEarly(step: StepDef, reason: string): StepResult {
-    const name = this.#displayName(step, this.#stepContexts());
+  #finishEarly(step: StepDef, scope: Scope, reason: string): StepResult {
+    const name = scope.prefix + this.#displayName(step, this.#stepContexts(scope));
     const start = this.#log.size;
     this.#log.meta(`✘ ${name}: ${reason}`);
-    this.#failed = true;
-    this.#record(step, { outputs: {}, outcome: 'failure', conclusion: 'failure' });
+    scope.failed = true;
+    this.#record(step, scope, { outputs: {}, outcome: 'failure', conclusion: 'failure' });
     return {
       name,
       ...(step.id !== undefined ? { id: step.id } : {}),
@@ -388,28 +483,17 @@ class StepsRun {
     };
   }
 
-  async #checkout(step: StepDef): Promise<Executed> {
-    const message = runCheckoutStep(step, this.#input.github.repository, this.#input.workspace, (line) => this.#log.meta(line));
-    return { outcome: message ? 'failure' : 'success', exitCode: null, timedOut: false, outputs: {}, ...(message ? { message } : {}) };
-  }
+  // ---- run: steps -----------------------------------------------------------------------------
 
-  async #runScript(step: StepDef, name: string, asCleanup: boolean): Promise<Executed> {
+  async #runScript(step: StepDef, scope: Scope, name: string, control: StepControl): Promise<Executed> {
     const { job, workflow } = this.#input.instance;
-    const key = randomUUID();
-    const files = stepFiles(this.#input.tempDir, key);
-    const baseContexts = this.#stepContexts();
-
-    // Step env: evaluated with the env context of the job (plus GITHUB_ENV), then layered on top.
-    const stepEnv: Record<string, string> = {};
-    await this.#prepareHashFiles(Object.values(step.env), baseContexts, `env of step "${name}"`);
-    for (const [envName, value] of Object.entries(step.env)) {
-      stepEnv[envName] = this.#evalText(value, baseContexts, `env.${envName} of step "${name}"`);
-    }
-    const envContext = { ...this.#env, ...stepEnv };
-    const contexts = this.#stepContexts(envContext);
-    const dirSpec = step.workingDirectory ?? job.defaults.workingDirectory ?? workflow.defaults.workingDirectory;
-    const shellSpec = step.shell ?? job.defaults.shell ?? workflow.defaults.shell;
-    await this.#prepareHashFiles([step.run, shellSpec, dirSpec, step.timeoutMinutes], contexts, `step "${name}"`);
+    const stepEnv = await this.#stepEnv(step, scope, name);
+    const envContext = { ...this.#env, ...scope.env, ...stepEnv };
+    const contexts = this.#stepContexts(scope, envContext);
+    const defaults = scope.jobLevel ? [job.defaults, workflow.defaults] : [];
+    const dirSpec = step.workingDirectory ?? defaults.find((d) => d.workingDirectory !== undefined)?.workingDirectory;
+    const shellSpec = step.shell ?? defaults.find((d) => d.shell !== undefined)?.shell;
+    await this.#prepareHashFiles([step.run, shellSpec, dirSpec], contexts, `step "${name}"`);
 
     const script = this.#evalText(step.run ?? '', contexts, `run of step "${name}"`);
     const shellText = shellSpec === undefined ? undefined : this.#evalText(shellSpec, contexts, `shell of step "${name}"`);
@@ -419,96 +503,129 @@ class StepsRun {
       dirSpec === undefined
         ? this.#input.workspace
         : posix.resolve(this.#input.workspace, this.#evalText(dirSpec, contexts, `working-directory of step "${name}"`));
-    const timeoutMinutes =
-      step.timeoutMinutes === undefined ? undefined : this.#minutes(step.timeoutMinutes, contexts, `timeout-minutes of step "${name}"`);
+    const key = randomUUID();
+    const scriptPath = posix.join(this.#input.tempDir, `${key}${shell.extension}`);
+    return this.#runProcess({
+      key,
+      argv: commandFor(shell, scriptPath),
+      script: { path: scriptPath, content: shell.wrap(script) },
+      env: envContext,
+      cwd,
+      checkCwd: dirSpec !== undefined,
+      action: this.#actionId(step, scope),
+      scope,
+      control,
+    });
+  }
 
+  #actionId(step: StepDef, scope: Scope): string {
+    if (scope.actionId !== undefined) return step.id !== undefined ? `${scope.actionId}_${step.id}` : scope.actionId;
+    return step.id ?? this.#generatedActionId();
+  }
+
+  /**
+   * One process in the guest: the step's files written, the command run with its env, its output
+   * through workflow commands and masks into the log, then the file commands read back.
+   */
+  async #runProcess(spec: {
+    key: string;
+    argv: string[];
+    script?: { path: string; content: string };
+    env: Record<string, string>;
+    cwd: string;
+    checkCwd: boolean;
+    action: string;
+    scope: Scope;
+    control: StepControl;
+    /** JavaScript actions: GITHUB_STATE is read back into this. */
+    state?: Record<string, string>;
+    /** Extra variables after the defaults (INPUT_*, STATE_*, ACTIONS_*, GITHUB_ACTION_*). */
+    extraEnv?: Record<string, string>;
+  }): Promise<Executed> {
+    const { job, workflow } = this.#input.instance;
+    const files = stepFiles(this.#input.tempDir, spec.key);
     const env: Record<string, string> = {
       ...overridableDefaults(),
-      ...envContext,
+      ...spec.env,
       ...fixedDefaults({
         github: this.#input.github,
         jobId: job.id,
         workflowFile: workflow.file,
         workspace: this.#input.workspace,
         tempDir: this.#input.tempDir,
-        action: step.id ?? this.#generatedActionId(),
+        action: spec.action,
         files,
       }),
+      ...spec.extraEnv,
     };
-    if (this.#prependPath.length > 0) env.PATH = composePath(this.#prependPath, envContext.PATH ?? (await this.#guestPath()));
-    const badName = Object.keys(env).find((n) => !isValidEnvName(n));
+    if (spec.state) env.GITHUB_STATE = files.state;
+    if (this.#prependPath.length > 0) env.PATH = composePath(this.#prependPath, spec.env.PATH ?? (await this.#guestPath()));
+    const badName = Object.keys(env).find((n) => !(n.startsWith('INPUT_') ? isValidInputEnvName(n) : isValidEnvName(n)));
     if (badName !== undefined) throw new Error(`environment variable name "${badName}" is invalid: use letters, digits and _ and do not start with a digit`);
 
-    const scriptPath = posix.join(this.#input.tempDir, `${key}${shell.extension}`);
     // Each guest call is a round trip that costs processes in the guest: the script and the
     // empty file-command files go in one batch where the guest supports it.
-    const stepFilesToWrite: GuestFile[] = [
-      { path: scriptPath, content: shell.wrap(script), mode: 0o755 },
-      ...Object.values(files).map((file) => ({ path: file, content: '' })),
+    const toWrite: GuestFile[] = [
+      ...(spec.script ? [{ path: spec.script.path, content: spec.script.content, mode: 0o755 }] : []),
+      ...[files.env, files.output, files.path, files.summary, ...(spec.state ? [files.state] : [])].map((file) => ({ path: file, content: '' })),
     ];
-    const [cwdExists] = await Promise.all([dirSpec === undefined || this.#isDirectory(cwd), this.#writeFiles(stepFilesToWrite)]);
+    const [cwdExists] = await Promise.all([!spec.checkCwd || this.#isDirectory(spec.cwd), this.#writeFiles(toWrite)]);
     if (!cwdExists) {
-      throw new Error(`working-directory ${cwd} does not exist in the guest; create it in an earlier step or fix the path`);
+      throw new Error(`working-directory ${spec.cwd} does not exist in the guest; create it in an earlier step or fix the path`);
     }
+    if (spec.control.signal.aborted) return { outcome: 'cancelled', exitCode: null, outputs: {} };
 
-    // Cleanup steps after a cancel or job timeout must not be killed by that same signal.
-    const parent = asCleanup ? AbortSignal.timeout(CLEANUP_LIMIT_MINUTES * 60_000) : this.#jobAbort.signal;
-    if (parent.aborted) return { outcome: 'cancelled', exitCode: null, timedOut: false, outputs: {} };
-    const stepAbort = new AbortController();
-    let timedOut = false;
+    const output = new StepOutput(this.#log, {
+      allowUnsecureCommands: env.ACTIONS_ALLOW_UNSECURE_COMMANDS === 'true',
+      debug: env.ACTIONS_STEP_DEBUG === 'true' || this.#input.secrets?.ACTIONS_STEP_DEBUG === 'true' || this.#input.vars.ACTIONS_STEP_DEBUG === 'true',
+    });
     let capHit = false;
-    const timer =
-      timeoutMinutes === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true;
-            stepAbort.abort();
-          }, timeoutMinutes * 60_000);
     const onChunk = (channel: 'stdout' | 'stderr') => (chunk: Buffer) => {
-      this.#log.write(chunk, channel);
+      output.write(chunk, channel);
       if (this.#log.capReached && !capHit) {
         capHit = true;
-        stepAbort.abort();
+        spec.control.abort();
       }
     };
     let result;
     try {
-      result = await this.#guest.exec(commandFor(shell, scriptPath), {
+      result = await this.#guest.exec(spec.argv, {
         env,
-        cwd,
-        signal: AbortSignal.any([parent, stepAbort.signal]),
+        cwd: spec.cwd,
+        signal: spec.control.signal,
         onStdout: onChunk('stdout'),
         onStderr: onChunk('stderr'),
       });
     } finally {
-      clearTimeout(timer);
+      output.flush();
     }
+    this.#annotations.push(...output.annotations);
 
-    let outcome: StepConclusion = result.code === 0 ? 'success' : 'failure';
+    let outcome: StepConclusion = result.code === 0 && output.failure === undefined ? 'success' : 'failure';
     let message: string | undefined;
     if (capHit) {
       this.#fatal = new LogCapExceeded(this.#log.capBytes).message;
       outcome = 'failure';
-    } else if (timedOut) {
-      outcome = 'failure';
-      message = `step timed out after ${timeoutMinutes} minute${timeoutMinutes === 1 ? '' : 's'} (timeout-minutes)`;
-    } else if (parent.aborted && result.code !== 0) {
+    } else if (spec.control.signal.aborted && !spec.control.timedOut && result.code !== 0) {
       outcome = 'cancelled';
     }
+    for (const [name, value] of Object.entries(output.env)) this.#env[name] = value;
+    this.#prependPath = addPathEntries(this.#prependPath, output.paths);
+    if (spec.state) Object.assign(spec.state, output.state);
 
-    let outputs: Record<string, string> = {};
+    let outputs: Record<string, string> = { ...output.outputs };
     try {
-      outputs = await this.#applyFileCommands(files);
+      outputs = { ...outputs, ...(await this.#applyFileCommands(files, spec.state)) };
     } catch (err) {
       if (!(err instanceof FileCommandError)) throw err;
       outcome = outcome === 'cancelled' ? outcome : 'failure';
       message = `✘ ${err.message}`;
     }
-    return { outcome, exitCode: result.code, timedOut, outputs, ...(message ? { message } : {}) };
+    return { outcome, exitCode: result.code, outputs, ...(message ? { message } : {}) };
   }
 
-  /** Reads back GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY after a step. */
-  async #applyFileCommands(files: StepFiles): Promise<Record<string, string>> {
+  /** Reads back GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY (and GITHUB_STATE) after a step. */
+  async #applyFileCommands(files: StepFiles, state: Record<string, string> | undefined): Promise<Record<string, string>> {
     const read = async (path: string): Promise<string> => {
       try {
         return (await this.#guest.readFile(path)).toString('utf8');
@@ -516,7 +633,13 @@ class StepsRun {
         return ''; // the script deleted it: nothing to apply
       }
     };
-    const [envText, outputText, pathText, summary] = await Promise.all([read(files.env), read(files.output), read(files.path), read(files.summary)]);
+    const [envText, outputText, pathText, summary, stateText] = await Promise.all([
+      read(files.env),
+      read(files.output),
+      read(files.path),
+      read(files.summary),
+      state ? read(files.state) : '',
+    ]);
     const envPairs = parseKeyValueFile(envText, 'GITHUB_ENV');
     for (const [name] of envPairs) {
       if (!isValidEnvName(name)) {
@@ -524,16 +647,263 @@ class StepsRun {
       }
     }
     const outputPairs = parseKeyValueFile(outputText, 'GITHUB_OUTPUT');
+    const statePairs = parseKeyValueFile(stateText, 'GITHUB_STATE');
     const paths = parsePathFile(pathText);
     for (const [name, value] of envPairs) this.#env[name] = value;
     this.#prependPath = addPathEntries(this.#prependPath, paths);
+    if (state) for (const [name, value] of statePairs) state[name] = value;
     if (Buffer.byteLength(summary) > SUMMARY_LIMIT_BYTES) {
       this.#log.meta(`⚠ step summary is over 1 MiB and was dropped (GitHub's limit too)`);
     } else if (summary !== '') {
-      this.#summary += summary.endsWith('\n') ? summary : `${summary}\n`;
+      this.#summary += this.#log.masker.mask(summary.endsWith('\n') ? summary : `${summary}\n`);
     }
     return Object.fromEntries(outputPairs);
   }
+
+  // ---- uses: steps ----------------------------------------------------------------------------
+
+  async #runUses(step: StepDef, scope: Scope, name: string, control: StepControl): Promise<Executed> {
+    const uses = step.uses!.trim();
+    const stepEnv = await this.#stepEnv(step, scope, name);
+    const contexts = this.#stepContexts(scope, { ...this.#env, ...scope.env, ...stepEnv });
+    await this.#prepareHashFiles(Object.values(step.with), contexts, `with of step "${name}"`);
+    const withValues: Record<string, string> = {};
+    for (const [key, value] of Object.entries(step.with)) withValues[key] = this.#evalText(value, contexts, `with.${key} of step "${name}"`);
+
+    if (/^actions\/checkout@/i.test(uses)) {
+      const failure = await runCheckoutStep(this.#guest, checkoutInputs(withValues), {
+        repository: this.#input.github.repository,
+        sha: this.#input.github.sha,
+        refs: [this.#input.github.ref, this.#input.github.ref_name, this.#input.github.head_ref],
+        workspace: this.#input.workspace,
+        log: (line) => this.#log.meta(line),
+      });
+      return { outcome: failure ? 'failure' : 'success', exitCode: null, outputs: {}, ...(failure ? { message: `✘ ${failure}` } : {}) };
+    }
+
+    const action = this.#preloaded.get(uses) ?? (await this.#actions.load(uses, control.signal));
+    const { definition } = action;
+    // The pre stage's GITHUB_STATE carries over to main and post.
+    const instance: ActionInstance = { action, step, name, state: this.#preStates.get(step) ?? {}, env: {}, scope };
+    const inputs = await this.#evaluateInputs(definition, withValues, contexts, name);
+    switch (definition.runs.using) {
+      case 'docker':
+        throw new Error(`${uses} is a Docker container action, which forgevm does not run (jobs run in VMs without Docker); use a JavaScript or composite action, or run the tool in a run: step`);
+      case 'composite':
+        return this.#runComposite(instance, definition.runs.steps, inputs, stepEnv, control);
+      default: {
+        instance.env = { ...stepEnv, ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [inputEnvName(k), String(v)])) };
+        const executed = await this.#runNodeStage(instance, 'main', control);
+        if (definition.runs.post !== undefined) this.#posts.push(instance);
+        return executed;
+      }
+    }
+  }
+
+  /** `with:` values over action.yml defaults (evaluated with the step's contexts), as GitHub passes them. */
+  async #evaluateInputs(definition: LoadedAction['definition'], withValues: Record<string, string>, contexts: Record<string, unknown>, name: string): Promise<Record<string, string>> {
+    const plan = planInputs(definition.inputs, withValues, definition.name);
+    for (const warning of plan.warnings) this.#log.meta(warning);
+    const inputs: Record<string, string> = {};
+    const defaults = Object.entries(plan.templates).filter(([key]) => !plan.fromWith.has(key));
+    await this.#prepareHashFiles(defaults.map(([, template]) => template), contexts, `inputs of step "${name}"`);
+    for (const [key, template] of Object.entries(plan.templates)) {
+      inputs[key] = plan.fromWith.has(key) ? (withValues[key] ?? template) : this.#evalText(template, contexts, `default of input "${key}" (${definition.name})`);
+    }
+    return inputs;
+  }
+
+  /** One stage (pre, main or post) of a JavaScript action: `node <action dir>/<file>`. */
+  async #runNodeStage(instance: ActionInstance, stage: 'pre' | 'main' | 'post', control: StepControl): Promise<Executed> {
+    const runs = instance.action.definition.runs;
+    if (runs.using === 'composite' || runs.using === 'docker') throw new Error(`internal: ${runs.using} action has no ${stage} stage`);
+    const file = runs[stage];
+    if (file === undefined) throw new Error(`internal: ${instance.action.definition.name} has no ${stage} stage`);
+    const node = await this.#actions.node(control.signal);
+    const entry = posix.resolve(instance.action.dir, file);
+    if (!entry.startsWith(`${instance.action.dir}/`)) throw new Error(`${instance.action.definition.name}: runs.${stage} "${file}" points outside the action's folder`);
+    const state = Object.fromEntries(Object.entries(instance.state).map(([k, v]) => [`STATE_${k}`, v]));
+    return this.#runProcess({
+      key: randomUUID(),
+      argv: [node, entry],
+      env: { ...this.#env, ...instance.scope.env, ...instance.env },
+      cwd: this.#input.workspace,
+      checkCwd: false,
+      action: this.#actionId(instance.step, instance.scope),
+      scope: instance.scope,
+      control,
+      state: instance.state,
+      extraEnv: { ...this.#actionEnv(instance.action), ...state, ...this.#actions.serviceEnv() },
+    });
+  }
+
+  #actionEnv(action: LoadedAction): Record<string, string> {
+    return {
+      GITHUB_ACTION_PATH: action.dir,
+      ...(action.repository ? { GITHUB_ACTION_REPOSITORY: action.repository } : {}),
+      ...(action.ref ? { GITHUB_ACTION_REF: action.ref } : {}),
+    };
+  }
+
+  async #runComposite(instance: ActionInstance, steps: StepDef[], inputs: Record<string, string>, stepEnv: Record<string, string>, control: StepControl): Promise<Executed> {
+    const { action, scope: parent } = instance;
+    if (parent.depth + 1 > MAX_COMPOSITE_DEPTH) throw new Error(`composite actions nest deeper than ${MAX_COMPOSITE_DEPTH} levels (GitHub's limit)`);
+    const scope: Scope = {
+      steps: {},
+      failed: false,
+      inputs,
+      env: { ...parent.env, ...stepEnv },
+      github: {
+        action_path: action.dir,
+        ...(action.repository ? { action_repository: action.repository } : {}),
+        ...(action.ref ? { action_ref: action.ref } : {}),
+      },
+      secrets: false,
+      depth: parent.depth + 1,
+      prefix: `${instance.name} › `,
+      jobLevel: false,
+      actionId: this.#actionId(instance.step, parent),
+    };
+    // Composite steps see GITHUB_ACTION_PATH in their env too.
+    scope.env.GITHUB_ACTION_PATH = action.dir;
+    let cancelled = false;
+    for (const step of steps) {
+      const result = await this.#runStep(step, scope, control.signal);
+      if (result.outcome === 'cancelled') cancelled = true;
+      this.#checkCap();
+      if (this.#fatal !== undefined) break;
+    }
+    const outputs: Record<string, string> = {};
+    const contexts = this.#stepContexts(scope);
+    for (const [key, output] of Object.entries(action.definition.outputs)) {
+      if (output.value === undefined) continue;
+      try {
+        await this.#prepareHashFiles([output.value], contexts, '');
+        outputs[key] = interpolate(output.value, contexts, this.#functions());
+      } catch (err) {
+        this.#log.meta(`⚠ output ${key} of ${action.definition.name} could not be evaluated: ${messageOf(err)}`);
+      }
+    }
+    const outcome: StepConclusion = scope.failed ? 'failure' : cancelled || control.signal.aborted ? 'cancelled' : 'success';
+    return { outcome, exitCode: null, outputs };
+  }
+
+  // ---- set up, pre and post -----------------------------------------------------------------
+
+  /**
+   * Set-up: every remote action of the job's steps (and of the remote composite actions they
+   * use) is fetched and copied into the guest before the first step, as GitHub's "Set up job"
+   * does, so a missing action fails the job before anything ran. Local actions load when their
+   * step runs (the workspace may change before then).
+   */
+  async #loadRemoteActions(): Promise<void> {
+    const visit = async (steps: StepDef[], depth: number): Promise<void> => {
+      for (const step of steps) {
+        const uses = step.uses?.trim();
+        if (!uses || uses.startsWith('./') || /^actions\/checkout@/i.test(uses) || uses.startsWith('docker://') || this.#preloaded.has(uses)) continue;
+        if (uses.includes('${{')) continue; // evaluated when the step runs
+        const action = await this.#actions.load(uses, this.#jobAbort.signal);
+        this.#preloaded.set(uses, action);
+        const runs = action.definition.runs;
+        if (runs.using === 'composite' && depth < MAX_COMPOSITE_DEPTH) await visit(runs.steps, depth + 1);
+      }
+    };
+    try {
+      await visit(this.#input.instance.job.steps, 0);
+    } catch (err) {
+      this.#fatal = messageOf(err);
+      this.#job.failed = true;
+      this.#log.meta(`✘ set up job: ${this.#fatal}`);
+    }
+  }
+
+  /**
+   * `pre:` stages of remote JavaScript actions, in step order, before the first step (nested
+   * ones of remote composite actions in their place). Local actions have none: they are not
+   * known until their step runs (GitHub behaves the same).
+   */
+  async #runPreStages(): Promise<void> {
+    const collect = (steps: StepDef[], scope: Scope, into: ActionInstance[]): void => {
+      for (const step of steps) {
+        const action = step.uses ? this.#preloaded.get(step.uses.trim()) : undefined;
+        if (!action) continue;
+        const runs = action.definition.runs;
+        const name = this.#displayName(step, this.#stepContexts(scope));
+        if (runs.using === 'composite') collect(runs.steps, scope, into);
+        else if (runs.using !== 'docker' && runs.pre !== undefined) into.push({ action, step, name, state: {}, env: {}, scope });
+      }
+    };
+    const pres: ActionInstance[] = [];
+    collect(this.#input.instance.job.steps, this.#job, pres);
+    for (const instance of pres) {
+      const runs = instance.action.definition.runs as { preIf?: string };
+      this.#preStates.set(instance.step, instance.state);
+      this.#results.push(await this.#runStage(instance, 'pre', runs.preIf ?? 'always()'));
+      this.#checkCap();
+    }
+  }
+
+  /** `post:` stages of the actions whose main stage ran, last first. */
+  async #runPostStages(): Promise<void> {
+    while (this.#posts.length > 0) {
+      const instance = this.#posts.pop()!;
+      const runs = instance.action.definition.runs as { postIf?: string };
+      this.#results.push(await this.#runStage(instance, 'post', runs.postIf ?? 'always()'));
+      this.#checkCap();
+    }
+  }
+
+  /** A pre or post stage as a step of its own, with its own condition (`pre-if` / `post-if`). */
+  async #runStage(instance: ActionInstance, stage: 'pre' | 'post', condition: string): Promise<StepResult> {
+    const label = `${stage === 'pre' ? 'Pre' : 'Post'} ${instance.name}`;
+    const pseudo: StepDef = { ...instance.step, name: label, if: condition, continueOnError: false, id: undefined };
+    this.#hashFiles = new HashFiles(this.#guest, this.#input.workspace);
+    const contexts = this.#stepContexts(this.#job);
+    let runs: boolean;
+    try {
+      runs = evaluateCondition(condition, contexts, this.#status(this.#job));
+    } catch (err) {
+      return this.#finishEarly(pseudo, this.#job, `${stage}-if: ${messageOf(err)}`);
+    }
+    if (!runs) return this.#skipped(pseudo, this.#job, `${stage}-if: ${condition}`);
+    const asCleanup = this.#cancelled;
+    const startedAt = new Date();
+    const logStart = this.#log.size;
+    this.#log.meta(`▶ ${label}`);
+    const control = new StepControl(asCleanup ? AbortSignal.timeout(CLEANUP_LIMIT_MINUTES * 60_000) : this.#jobAbort.signal);
+    let executed: Executed;
+    try {
+      if (stage === 'pre') {
+        // Inputs and env as the main stage will see them, with what is known before any step.
+        const stepEnv = await this.#stepEnv(instance.step, this.#job, instance.name);
+        const withContexts = this.#stepContexts(this.#job, { ...this.#env, ...stepEnv });
+        const withValues: Record<string, string> = {};
+        for (const [key, value] of Object.entries(instance.step.with)) withValues[key] = this.#evalText(value, withContexts, `with.${key} of step "${instance.name}"`);
+        const inputs = await this.#evaluateInputs(instance.action.definition, withValues, withContexts, instance.name);
+        instance.env = { ...stepEnv, ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [inputEnvName(k), String(v)])) };
+      }
+      executed = await this.#runNodeStage(instance, stage, control);
+    } catch (err) {
+      executed = { outcome: 'failure', exitCode: null, outputs: {}, message: `✘ ${label}: ${messageOf(err)}` };
+    } finally {
+      control.dispose();
+    }
+    if (executed.message) this.#log.meta(executed.message);
+    if (executed.outcome === 'failure') this.#job.failed = true;
+    const durationMs = Date.now() - startedAt.getTime();
+    this.#log.meta(resultLine(label, executed.outcome, executed.exitCode, false, false, durationMs));
+    return {
+      name: label,
+      outcome: executed.outcome,
+      conclusion: executed.outcome,
+      exitCode: executed.exitCode,
+      startedAt: startedAt.toISOString(),
+      durationMs,
+      log: { start: logStart, end: this.#log.size },
+    };
+  }
+
+  // ---- guest helpers ------------------------------------------------------------------------
 
   /** One batch write where the guest supports it (fewer guest processes), else file by file. */
   async #writeFiles(files: GuestFile[]): Promise<void> {
@@ -575,7 +945,7 @@ class StepsRun {
   async #jobOutputs(): Promise<Record<string, string>> {
     const { job } = this.#input.instance;
     const outputs: Record<string, string> = {};
-    const contexts = this.#stepContexts();
+    const contexts = this.#stepContexts(this.#job);
     this.#hashFiles = new HashFiles(this.#guest, this.#input.workspace);
     for (const [name, template] of Object.entries(job.outputs)) {
       try {
@@ -589,19 +959,47 @@ class StepsRun {
   }
 }
 
-interface Executed {
-  outcome: StepConclusion;
-  exitCode: number | null;
-  timedOut: boolean;
-  outputs: Record<string, string>;
-  /** A line for the log before the result line. */
-  message?: string;
+/**
+ * What stops a running step: its parent signal (the job's cancel or timeout, or the cleanup
+ * limit), its own `timeout-minutes`, and the log cap.
+ */
+class StepControl {
+  readonly #own = new AbortController();
+  readonly signal: AbortSignal;
+  #timer: NodeJS.Timeout | undefined;
+  timedOut = false;
+  timeoutMinutes: number | undefined;
+
+  constructor(parent: AbortSignal) {
+    this.signal = AbortSignal.any([parent, this.#own.signal]);
+  }
+
+  timeoutAfter(minutes: number): void {
+    this.timeoutMinutes = minutes;
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.#own.abort();
+    }, minutes * 60_000);
+  }
+
+  abort(): void {
+    this.#own.abort();
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+function formatMinutes(minutes: number): string {
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
 
 function resultLine(name: string, outcome: StepConclusion, exitCode: number | null, timedOut: boolean, continueOnError: boolean, ms: number): string {
   const took = formatDuration(ms);
   if (outcome === 'success') return `✔ ${name} (${took})`;
   if (outcome === 'cancelled') return `⊘ ${name} cancelled (${took})`;
+  if (outcome === 'skipped') return `○ ${name} skipped (${took})`;
   const how = timedOut ? 'timed out' : exitCode !== null ? `failed with exit code ${exitCode}` : 'failed';
   return `✘ ${name} ${how}${continueOnError ? ', continuing (continue-on-error)' : ''} (${took})`;
 }

@@ -1,8 +1,12 @@
 /**
  * A job's log: written to disk as output arrives, never held whole in memory, and capped.
  * Listeners (the CLI's live view, the check-run tailer) see each chunk as it is written.
+ * Everything written passes the log's masker first: a secret never reaches the file, the live
+ * view or a check run. Writers that stream output keep whole lines together while masks are
+ * registered (step-output.ts), so a secret is never split across two writes.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { Masker } from './masker.ts';
 
 export type LogChannel = 'stdout' | 'stderr' | 'meta';
 export type LogListener = (chunk: Buffer, channel: LogChannel) => void;
@@ -18,6 +22,8 @@ export class JobLog {
   #bytes = 0;
   #listeners = new Set<LogListener>();
   #capped = false;
+  /** Secrets and `::add-mask::` values of this job. */
+  readonly masker = new Masker();
 
   constructor(readonly path: string, readonly capBytes: number) {
     this.#fd = openSync(path, 'a');
@@ -40,7 +46,9 @@ export class JobLog {
   /** Append output. Past the cap, writes one closing line and drops the rest. */
   write(chunk: Buffer | string, channel: LogChannel = 'stdout'): void {
     if (this.#capped) return;
-    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let data: Buffer;
+    if (this.masker.active) data = Buffer.from(this.masker.mask(typeof chunk === 'string' ? chunk : chunk.toString('utf8')));
+    else data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const room = this.capBytes - this.#bytes;
     if (data.length > room) {
       this.#capped = true;

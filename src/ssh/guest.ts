@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 
 export interface ExecOptions {
-  /** Extra environment for the command. Names must match [A-Za-z_][A-Za-z0-9_]*; values are data, never parsed by a shell. */
+  /** Extra environment for the command. Names match [A-Za-z_][A-Za-z0-9_.-]* (`-` for action inputs); values are data, never parsed by a shell. */
   env?: Record<string, string>;
   /** Working directory inside the guest. */
   cwd?: string;

@@ -16,10 +16,11 @@ import { envFile, shellJoin, shellQuote } from './shell-quote.ts';
 import { tarArchive } from './tar-archive.ts';
 
 // $1 env file, $2 pid file, $3 directory, rest argv. Constant text: no data is ever spliced in.
-const WRAPPER = `. "$1" && echo $$ > "$2" && cd "$3" && shift 3 && exec "$@"`;
+// The env file defines forgevm_exec (envFile), which execs argv with the environment.
+const WRAPPER = `. "$1" && echo $$ > "$2" && cd "$3" && shift 3 && forgevm_exec "$@"`;
 // The same with the env file's text on stdin: $1 pid file, $2 directory, rest argv. `cat` reads
 // to EOF, so the command starts with stdin at EOF. Values are single-quoted by envFile().
-const STDIN_ENV_WRAPPER = `eval "$(cat)" && echo $$ > "$1" && cd "$2" && shift 2 && exec "$@"`;
+const STDIN_ENV_WRAPPER = `eval "$(cat)" && echo $$ > "$1" && cd "$2" && shift 2 && forgevm_exec "$@"`;
 
 const CANCEL_TERM_AFTER_MS = 7_500;
 const CANCEL_KILL_AFTER_MS = 2_500;
