@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { annotationsFromLog, batchAnnotations, parseAnnotations } from '../src/report/annotations.ts';
+import { annotationsFromLog, batchAnnotations, commandAnnotations, parseAnnotations } from '../src/report/annotations.ts';
 
 const WS = '/home/runner/work/app';
 
@@ -122,5 +122,26 @@ describe('annotations from tool output', () => {
     expect(found).toHaveLength(120);
     expect(found.some((a) => a.path === 'src/skip.c')).toBe(false);
     expect(batchAnnotations(found).map((b) => b.length)).toEqual([50, 50, 20]);
+  });
+});
+
+describe('annotations from workflow commands', () => {
+  it('places ::error/::warning on the file and lines they name, relative to the workspace, and the rest on the workflow file', () => {
+    const out = commandAnnotations(
+      [
+        { level: 'failure', message: 'broken', file: '/root/work/app/src/a.ts', line: 3, column: 5, endColumn: 9, title: 'tsc' },
+        { level: 'warning', message: 'spans', file: 'lib/b.c', line: 2, endLine: 4, column: 1 },
+        { level: 'notice', message: 'no file' },
+        { level: 'failure', message: 'outside', file: '/etc/passwd', line: 1 },
+      ],
+      '*/work/app',
+      '.forgevm/workflows/ci.yml',
+    );
+    expect(out).toEqual([
+      { path: 'src/a.ts', start_line: 3, end_line: 3, start_column: 5, end_column: 9, annotation_level: 'failure', message: 'broken', title: 'tsc' },
+      { path: 'lib/b.c', start_line: 2, end_line: 4, annotation_level: 'warning', message: 'spans' },
+      { path: '.forgevm/workflows/ci.yml', start_line: 1, end_line: 1, annotation_level: 'notice', message: 'no file' },
+      { path: '.forgevm/workflows/ci.yml', start_line: 1, end_line: 1, annotation_level: 'failure', message: 'outside' },
+    ]);
   });
 });

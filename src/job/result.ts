@@ -1,4 +1,5 @@
 /** What a job run produces, for the CLI summary, the store and the forge reporters. */
+import type { CommandAnnotation } from './step-output.ts';
 
 export type JobConclusion = 'success' | 'failure' | 'cancelled' | 'timed_out' | 'skipped';
 export type StepConclusion = 'success' | 'failure' | 'cancelled' | 'skipped';
@@ -34,6 +35,8 @@ export interface JobResult {
   consoleTail?: string;
   /** A failure that job `continue-on-error` allows: dependents and the run see success. */
   allowedFailure?: boolean;
+  /** `::error`/`::warning`/`::notice` commands the steps printed (messages masked). */
+  annotations?: CommandAnnotation[];
   /** Full job log on the host (step headers and output). */
   logPath: string;
   startedAt: string;

@@ -54,6 +54,8 @@ export interface JobRequest {
   /** `runs-on` label. */
   label: string;
   workspace: WorkspaceSource;
+  /** History in the workspace (checkout's fetch-depth; 0 = all). Default 1. */
+  historyDepth?: number;
   /** Repository name, for the guest path `~/work/<name>`. */
   repoName: string;
   log: JobLog;
@@ -102,7 +104,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     phase('boot');
     const booted = await settleAll<[Vm, void]>([
       bootVm({ dir, id: request.id, image, accel: engine.accel.accel, qemu: engine.qemu }),
-      prepareWorkspace(request.workspace, workspaceDir),
+      prepareWorkspace(request.workspace, workspaceDir, request.historyDepth ?? 1),
     ]);
     vm = booted.values[0]; // set even when the workspace failed, so teardown stops it
     if (booted.error) throw booted.error;
@@ -148,9 +150,9 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
 
     // collect
     phase('collect');
-    return finish({ conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, error: outcome.error });
+    return finish({ conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, error: outcome.error, annotations: outcome.annotations });
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? String(error);
+    const message = request.log.masker.mask((error as Error).message.split('\n')[0] ?? String(error));
     const consoleText = vm ? await consoleTail(vm.consoleLog, 40) : undefined;
     request.log.meta(`✘ ${message}`);
     const cancelled = signal.aborted;

@@ -7,6 +7,7 @@ import type { GithubContext, NeedsEntry, PlannedJob } from '../workflow/model.ts
 import type { JobResult } from './result.ts';
 import { runJob, type Engine } from './run-job.ts';
 import { runSteps } from './steps.ts';
+import { checkoutFetchDepth } from './checkout-step.ts';
 import type { WorkspaceSource } from './workspace.ts';
 
 export interface PlannedJobRequest {
@@ -33,6 +34,7 @@ export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promi
     id: request.id,
     label: instance.runsOn,
     workspace: request.workspace,
+    historyDepth: checkoutFetchDepth(instance.job),
     repoName: request.repoName,
     log: request.log,
     signal: request.signal,

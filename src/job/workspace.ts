@@ -16,18 +16,21 @@ export interface WorkspaceSource {
   branch?: string;
 }
 
+/** Commits of history in the workspace: 1 (GitHub's checkout default), N, or 0 for all of it. */
+export type HistoryDepth = number;
+
 const git = (cwd: string, args: string[]) =>
   execa('git', ['-c', 'advice.detachedHead=false', '-c', 'init.defaultBranch=main', ...args], {
     cwd,
     env: { GIT_TERMINAL_PROMPT: '0' },
   });
 
-export async function prepareWorkspace(source: WorkspaceSource, into: string): Promise<void> {
+export async function prepareWorkspace(source: WorkspaceSource, into: string, depth: HistoryDepth = 1): Promise<void> {
   if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(source.sha)) throw new Error(`"${source.sha}" is not a full commit SHA`);
   await mkdir(into, { recursive: true });
   await git(into, ['init', '-q']);
   try {
-    await git(into, ['fetch', '-q', '--no-tags', '--depth=1', source.repoDir, source.sha]);
+    await git(into, ['fetch', '-q', '--no-tags', ...(depth > 0 ? [`--depth=${depth}`] : []), source.repoDir, source.sha]);
   } catch (error) {
     throw new Error(`commit ${source.sha.slice(0, 12)} is not in ${source.repoDir}: ${((error as { stderr?: string }).stderr ?? '').trim().split('\n').at(-1)}`);
   }

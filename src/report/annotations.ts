@@ -206,3 +206,38 @@ export function batchAnnotations(annotations: Annotation[], size = ANNOTATIONS_P
   for (let i = 0; i < annotations.length; i += size) batches.push(annotations.slice(i, i + size));
   return batches;
 }
+
+/** What `::error`/`::warning`/`::notice` commands carry (src/job/step-output.ts CommandAnnotation). */
+export interface CommandAnnotationInput {
+  level: AnnotationLevel;
+  message: string;
+  title?: string;
+  file?: string;
+  line?: number;
+  endLine?: number;
+  column?: number;
+  endColumn?: number;
+}
+
+/**
+ * Annotations from workflow commands, in the Checks API's shape. A command without a file (or
+ * with one outside the workspace) is placed on line 1 of `fallbackPath`, the workflow file: the
+ * Checks API needs a path, and GitHub shows such annotations at the job, not in the diff.
+ */
+export function commandAnnotations(commands: CommandAnnotationInput[], workspace: string | undefined, fallbackPath: string): Annotation[] {
+  const out: Annotation[] = [];
+  for (const c of commands.slice(0, MAX_ANNOTATIONS)) {
+    const path = c.file ? workspaceRelative(c.file, workspace) : undefined;
+    const start = path && c.line && c.line > 0 ? c.line : 1;
+    const end = path && c.endLine && c.endLine >= start ? c.endLine : start;
+    const annotation: Annotation = { path: path ?? fallbackPath, start_line: start, end_line: end, annotation_level: c.level, message: truncate(c.message) || '(no message)' };
+    // Columns only on single-line annotations (the Checks API's rule).
+    if (path && start === end && c.column && c.column > 0) {
+      annotation.start_column = c.column;
+      annotation.end_column = c.endColumn && c.endColumn >= c.column ? c.endColumn : c.column;
+    }
+    if (c.title) annotation.title = c.title.slice(0, 255);
+    out.push(annotation);
+  }
+  return out;
+}
