@@ -308,6 +308,23 @@ describe('fetch failures are one line that names the action, the cause and what 
     expect(unreachable.message).toMatch(/^action "acme\/greeter@v1": cannot reach 127\.0\.0\.1:9 \(.*\) \(check the network and the actions\.url setting\)$/);
   });
 
+  it('gives up on a host that stalls, after the time limit', async () => {
+    const fetcher = new ActionFetcher({ cacheRoot: cacheRoot(), actionsUrl: host.url, timeoutMs: 1500 });
+    let release!: () => void;
+    host.holdFetches = new Promise((resolve) => (release = resolve));
+    const started = Date.now();
+    let error: ActionFetchError;
+    try {
+      error = await failure(fetcher.fetch(remote('acme/greeter@v1')));
+    } finally {
+      host.holdFetches = undefined;
+      release();
+    }
+    expect(error.reason).toBe('unreachable');
+    expect(error.message).toMatch(/^action "acme\/greeter@v1": fetching the commit from 127\.0\.0\.1:\d+ took longer than 2 s \(check the network, or try again later\)$/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
   it('refuses a tree over the size limit', async () => {
     const fetcher = new ActionFetcher({ cacheRoot: cacheRoot(), actionsUrl: host.url, maxTreeBytes: 100 });
     const error = await failure(fetcher.fetch(remote('acme/greeter@v1')));

@@ -232,20 +232,25 @@ function parseUnsafe(file: string, text: string, fallbackName: string): Manifest
   return problems.length > 0 ? { problems } : { manifest, problems };
 }
 
+/** `inputs:` / `outputs:`: each name with the entries under it (a bare `name:` has none). */
+function definitions(r: YamlReader, node: AnyNode, what: string) {
+  if (isNullScalar(r.resolve(node))) return [];
+  const map = r.map(node, what);
+  if (!map) return [];
+  return r.entries(map, what).map(({ key, keyNode, value }) => {
+    const where = `${what}.${key}`;
+    const fields = isNullScalar(r.resolve(value)) ? undefined : r.map(value, where);
+    return { key, keyNode, where, fields: fields ? r.entries(fields, where) : [] };
+  });
+}
+
 function parseInputs(r: YamlReader, node: AnyNode): Record<string, ActionInput> {
   const inputs: Record<string, ActionInput> = {};
-  if (isNullScalar(r.resolve(node))) return inputs;
-  const map = r.map(node, 'inputs');
-  if (!map) return inputs;
-  for (const { key, keyNode, value } of r.entries(map, 'inputs')) {
-    const where = `inputs.${key}`;
+  for (const { key, keyNode, where, fields } of definitions(r, node, 'inputs')) {
     if (key.trim() === '') r.problem(keyNode, 'an input needs a name');
     const input: ActionInput = { required: false };
     inputs[key] = input;
-    if (isNullScalar(r.resolve(value))) continue;
-    const fields = r.map(value, where);
-    if (!fields) continue;
-    for (const entry of r.entries(fields, where)) {
+    for (const entry of fields) {
       const at = `${where}.${entry.key}`;
       const v = r.resolve(entry.value);
       if (entry.key === 'default') {
@@ -268,17 +273,10 @@ function parseInputs(r: YamlReader, node: AnyNode): Record<string, ActionInput> 
 
 function parseOutputs(r: YamlReader, node: AnyNode, composite: boolean): Record<string, ActionOutput> {
   const outputs: Record<string, ActionOutput> = {};
-  if (isNullScalar(r.resolve(node))) return outputs;
-  const map = r.map(node, 'outputs');
-  if (!map) return outputs;
-  for (const { key, value } of r.entries(map, 'outputs')) {
-    const where = `outputs.${key}`;
+  for (const { key, where, fields } of definitions(r, node, 'outputs')) {
     const output: ActionOutput = {};
     outputs[key] = output;
-    if (isNullScalar(r.resolve(value))) continue;
-    const fields = r.map(value, where);
-    if (!fields) continue;
-    for (const entry of r.entries(fields, where)) {
+    for (const entry of fields) {
       const at = `${where}.${entry.key}`;
       if (entry.key === 'description') {
         const s = r.string(entry.value, at);
