@@ -52,6 +52,8 @@ export interface Config {
   store: { synchronous: 'FULL' | 'NORMAL' };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
+  /** Web root `uses: owner/repo@ref` is fetched from, without trailing slash (default https://github.com). */
+  actions: { url: string };
 }
 
 export class ConfigError extends Error {
@@ -83,6 +85,7 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_MAX_JOBS', path: ['concurrency', 'maxJobs'], number: true },
   { name: 'FORGEVM_STORE_SYNC', path: ['store', 'synchronous'] },
   { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
+  { name: 'FORGEVM_ACTIONS_URL', path: ['actions', 'url'] },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -108,6 +111,7 @@ const hints: Record<string, string> = {
   logRetentionDays: 'set logRetentionDays (or FORGEVM_LOG_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep logs forever',
   'store.synchronous': 'set FORGEVM_STORE_SYNC to full (survives power loss) or normal (survives crashes, faster)',
   images: 'see the images: section in the documentation',
+  'actions.url': 'set actions.url (or FORGEVM_ACTIONS_URL) to the web root actions come from, e.g. https://github.com or https://code.forgejo.org',
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -279,5 +283,6 @@ export function loadConfig(options: LoadConfigOptions): Config {
     logRetentionDays: c.logRetentionDays,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
     images: images.catalog,
+    actions: { url: c.actions.url.replace(/\/+$/, '') },
   };
 }
