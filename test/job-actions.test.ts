@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ActionDefinition, ActionRuntime, LoadedAction } from '../src/job/action-runtime.ts';
+import type { ActionManifest } from '../src/actions/manifest.ts';
+import type { ActionRuntime, LoadedAction } from '../src/job/action-runtime.ts';
 import { runSteps, type StepsOutcome } from '../src/job/steps.ts';
 import { JobLog } from '../src/log/job-log.ts';
 import { LocalGuest } from './support/local-guest.ts';
@@ -25,7 +26,7 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 /** A JavaScript action: each stage is a small script (CommonJS) written to the action folder. */
-function jsAction(uses: string, stages: { main: string; pre?: string; post?: string }, extra: Partial<ActionDefinition> & { preIf?: string; postIf?: string } = {}): void {
+function jsAction(uses: string, stages: { main: string; pre?: string; post?: string }, extra: Partial<ActionManifest> & { preIf?: string; postIf?: string } = {}): void {
   const dir = join(root, 'actions', uses.replace(/[^A-Za-z0-9]+/g, '_'));
   mkdirSync(dir, { recursive: true });
   const prelude = "const fs = require('fs'); const out = (k, v) => fs.appendFileSync(process.env.GITHUB_OUTPUT, `${k}=${v}\\n`); const state = (k, v) => fs.appendFileSync(process.env.GITHUB_STATE, `${k}=${v}\\n`);\n";
@@ -35,6 +36,7 @@ function jsAction(uses: string, stages: { main: string; pre?: string; post?: str
     dir,
     ...(uses.startsWith('./') ? {} : { repository: uses.split('@')[0], ref: uses.split('@')[1] }),
     definition: {
+      file: `${uses}/action.yml`,
       name: uses,
       inputs: {},
       outputs: {},
@@ -44,20 +46,20 @@ function jsAction(uses: string, stages: { main: string; pre?: string; post?: str
         main: 'main.js',
         ...(stages.pre !== undefined ? { pre: 'pre.js' } : {}),
         ...(stages.post !== undefined ? { post: 'post.js' } : {}),
-        ...(preIf ? { preIf } : {}),
-        ...(postIf ? { postIf } : {}),
+        preIf: preIf ?? 'always()',
+        postIf: postIf ?? 'always()',
       },
     },
   };
 }
 
-function compositeAction(uses: string, steps: StepSpec[], extra: Partial<ActionDefinition> = {}): void {
+function compositeAction(uses: string, steps: StepSpec[], extra: Partial<ActionManifest> = {}): void {
   const dir = join(root, 'actions', uses.replace(/[^A-Za-z0-9]+/g, '_'));
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'data.txt'), 'from the action folder\n');
   actions[uses] = {
     dir,
-    definition: { name: uses, inputs: {}, outputs: {}, ...extra, runs: { using: 'composite', steps: steps.map((s, i) => step(s, i)) } },
+    definition: { file: `${uses}/action.yml`, name: uses, inputs: {}, outputs: {}, ...extra, runs: { using: 'composite', steps: steps.map((s, i) => step(s, i)) } },
   };
 }
 
@@ -195,7 +197,7 @@ describe('JavaScript actions', () => {
   });
 
   it('fails a Docker container action clearly', async () => {
-    actions['octo/docker@v1'] = { dir: join(root, 'x'), definition: { name: 'docker thing', inputs: {}, outputs: {}, runs: { using: 'docker', image: 'Dockerfile' } } };
+    actions['octo/docker@v1'] = { dir: join(root, 'x'), definition: { file: 'action.yml', name: 'docker thing', inputs: {}, outputs: {}, runs: { using: 'docker', image: 'Dockerfile' } } };
     const { outcome, log } = await run([{ uses: 'octo/docker@v1' }]);
     expect(outcome.conclusion).toBe('failure');
     expect(log).toContain('is a Docker container action, which forgevm does not run');

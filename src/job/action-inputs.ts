@@ -3,7 +3,7 @@
  * action.yml, matched case-insensitively, and passed to JavaScript actions as `INPUT_<NAME>`
  * (upper-cased, spaces turned into `_`, hyphens kept, as @actions/core's getInput expects).
  */
-import type { ActionInput } from './action-runtime.ts';
+import type { ActionInput } from '../actions/manifest.ts';
 
 export function inputEnvName(name: string): string {
   return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`;

@@ -5,34 +5,13 @@
  * that connects actions to forgevm's cache and artifact services. The executor (steps.ts) only
  * sees this; src/job/action-loader.ts implements it for real jobs.
  */
-import type { StepDef } from '../workflow/model.ts';
-
-export interface ActionInput {
-  required: boolean;
-  /** Raw; may hold `${{ }}` expressions (e.g. `${{ github.token }}`). */
-  default?: string;
-  deprecationMessage?: string;
-}
-
-export type ActionRuns =
-  | { using: 'node12' | 'node16' | 'node20' | 'node24'; main: string; pre?: string; post?: string; preIf?: string; postIf?: string }
-  | { using: 'composite'; steps: StepDef[] }
-  | { using: 'docker'; image: string };
-
-/** An action's metadata (action.yml), as the executor uses it. */
-export interface ActionDefinition {
-  name: string;
-  inputs: Record<string, ActionInput>;
-  /** `value` is set for composite actions (an expression over its steps). */
-  outputs: Record<string, { value?: string }>;
-  runs: ActionRuns;
-}
+import type { ActionManifest } from '../actions/manifest.ts';
 
 /** An action ready to run: its files are in the guest. */
 export interface LoadedAction {
   /** Guest folder holding action.yml and the action's files. */
   dir: string;
-  definition: ActionDefinition;
+  definition: ActionManifest;
   /** `owner/repo` and the ref as written, for remote actions (GITHUB_ACTION_REPOSITORY / _REF). */
   repository?: string;
   ref?: string;

@@ -836,7 +836,7 @@ class JobSteps {
     const pres: ActionInstance[] = [];
     collect(this.#input.instance.job.steps, this.#job, pres);
     for (const instance of pres) {
-      const runs = instance.action.definition.runs as { preIf?: string };
+      const runs = instance.action.definition.runs as { preIf: string };
       this.#preStates.set(instance.step, instance.state);
       this.#results.push(await this.#runStage(instance, 'pre', runs.preIf ?? 'always()'));
       this.#checkCap();
