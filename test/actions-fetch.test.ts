@@ -403,6 +403,28 @@ describe('interrupted and concurrent fetches', () => {
     expect(existsSync(join(repoDir, 'repo.git', 'shallow.lock'))).toBe(false);
   });
 
+  it('a tree whose unpacking breaks off half way is thrown away, never renamed into place', async () => {
+    // A tar that writes what it got, then fails as on a truncated archive.
+    const shim = mkdtempSync(join(tmpdir(), 'tar-breaks-'));
+    const realTar = execFileSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(shim, 'tar'), `#!/bin/sh\n'${realTar}' "$@"\necho 'tar: Unexpected EOF in archive' >&2\nexit 2\n`);
+    chmodSync(join(shim, 'tar'), 0o755);
+    const fetcher = new ActionFetcher({ cacheRoot: cacheRoot(), actionsUrl: host.url });
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${shim}:${savedPath}`;
+    let error: ActionFetchError;
+    try {
+      error = await failure(fetcher.fetch(remote('acme/greeter@v1')));
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    expect(error.reason).toBe('failed');
+    expect(error.message).toMatch(/^action "acme\/greeter@v1": unpacking [0-9a-f]{12} failed: .*Unexpected EOF in archive/);
+    const repoDir = join(fetcher.cacheRoot, '127.0.0.1_' + new URL(host.url).port, 'acme', 'greeter');
+    expect(readdirSync(repoDir)).toEqual(['repo.git']);
+    expect((await fetcher.fetch(remote('acme/greeter@v1'))).cached).toBe(false);
+  });
+
   it('fetchers sharing one cache (as several processes would) all get the one complete tree', async () => {
     const root = cacheRoot();
     // Different paths to the same folder, so the in-process lock does not serialise them.
