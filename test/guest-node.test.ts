@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCatalog } from '../src/config/catalog.ts';
-import { ensureGuestNode } from '../src/vm/guest-node/ensure-in-guest.ts';
+import { ensureGuestNode, guestNodeOnce } from '../src/vm/guest-node/ensure-in-guest.ts';
 import { cachedHostNode, ensureHostNode, type HostNode } from '../src/vm/guest-node/host-cache.ts';
 import { GUEST_NODE_BIN, GUEST_NODE_RELEASE, STAMP_FILE, stampText, type GuestNodeRelease } from '../src/vm/guest-node/release.ts';
 import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
@@ -295,6 +295,24 @@ describe('Node in a guest', () => {
     await expect(ensureGuestNode(guest, { imageNode: join(root, 'no/node'), hostNode: never })).rejects.toThrow(
       `the image's catalog entry says Node is at ${join(root, 'no/node')}, but there is no executable there in the guest: fix "node:" in the image's entry, or remove it so forgevm installs its own`,
     );
+  });
+
+  it('is checked once per job, and a failed attempt is tried again', async () => {
+    const root = await tempDir();
+    const guest = new LocalGuest(root);
+    const installDir = join(root, 'node');
+    let attempts = 0;
+    const flaky = async (): Promise<HostNode> => {
+      if (++attempts === 1) throw new Error('registry unreachable');
+      return host;
+    };
+    const node = guestNodeOnce(guest, { installDir, hostNode: flaky, release: standIn.release });
+    await expect(node()).rejects.toThrow('registry unreachable');
+    expect(await node()).toBe(join(installDir, 'bin/node'));
+    const calls = guest.calls.length;
+    expect(await Promise.all([node(), node()])).toEqual([join(installDir, 'bin/node'), join(installDir, 'bin/node')]);
+    expect(guest.calls.length).toBe(calls);
+    expect(attempts).toBe(2);
   });
 
   it('lives at /opt/forgevm/node/bin/node by default', () => {

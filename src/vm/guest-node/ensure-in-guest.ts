@@ -79,6 +79,21 @@ export async function ensureGuestNode(guest: Guest, options: EnsureGuestNodeOpti
   return `${installDir}/bin/node`;
 }
 
+/**
+ * `ensureGuestNode` for one job: the first call checks (and installs), later calls share its
+ * answer without another command. A failure is not kept: the next call tries again.
+ */
+export function guestNodeOnce(guest: Guest, options: EnsureGuestNodeOptions): () => Promise<string> {
+  let pending: Promise<string> | undefined;
+  return () => {
+    pending ??= ensureGuestNode(guest, options).catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
+
 async function upload(guest: Guest, host: HostNode, staged: string, gzip: boolean): Promise<void> {
   const archive = createReadStream(host.guestArchive);
   try {
