@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -132,6 +132,22 @@ describe('fetching the guest Node', () => {
     const [a, b] = await Promise.all([ensureHostNode(cache, options), ensureHostNode(cache, options)]);
     expect(a).toEqual(b);
     expect(registry.urls).toHaveLength(1);
+  });
+
+  it('leaves in place a copy that another process finished first, since it may be reading it', async () => {
+    const standIn = await standInPackage('0.0.6');
+    const other = await ensureHostNode(await tempDir(), { release: standIn.release, registry: REGISTRY, fetchImpl: registryServing(() => standIn.tarball).fetch });
+    await writeFile(join(other.dir, 'finished-by-the-other-process'), '');
+    const cache = await tempDir();
+    const racing = (async () => {
+      // While this process downloads, the other one renames its finished copy into place.
+      await cp(other.dir, join(cache, 'node-v0.0.6-linux-x64'), { recursive: true });
+      return new Response(standIn.tarball);
+    }) as typeof fetch;
+    const node = await ensureHostNode(cache, { release: standIn.release, registry: REGISTRY, fetchImpl: racing });
+    expect(node.dir).toBe(join(cache, 'node-v0.0.6-linux-x64'));
+    expect((await readdir(node.dir)).sort()).toEqual(['finished-by-the-other-process', 'guest', 'guest.tar.gz']);
+    expect(await readdir(cache)).toEqual(['node-v0.0.6-linux-x64']);
   });
 
   it('refuses a package whose checksum is not the pinned one, with a message that says what to do', async () => {

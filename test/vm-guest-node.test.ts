@@ -3,10 +3,9 @@
  * JavaScript that uses the file system, child processes and the environment, as an action does;
  * and a guest path without Node gets the host's copy uploaded, once.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runJob } from '../src/job/run-job.ts';
 import type { StepsOutcome } from '../src/job/steps.ts';
@@ -14,6 +13,7 @@ import type { ExecOptions, Guest } from '../src/ssh/guest.ts';
 import { ensureGuestNode } from '../src/vm/guest-node/ensure-in-guest.ts';
 import { ensureHostNode, type HostNode } from '../src/vm/guest-node/host-cache.ts';
 import { GUEST_NODE_BIN, GUEST_NODE_RELEASE } from '../src/vm/guest-node/release.ts';
+import { gitRepo } from './support/forgevm-cli.ts';
 import { logIn } from './support/job-fixture.ts';
 import { vmHarness, type VmHarness } from './support/vm-harness.ts';
 
@@ -23,13 +23,7 @@ let logs: string;
 
 beforeAll(async () => {
   h = await vmHarness();
-  const dir = await mkdtemp(join(tmpdir(), 'fvm-repo-'));
-  const git = (...args: string[]) => execa('git', args, { cwd: dir });
-  await git('init', '-q', '-b', 'main');
-  await writeFile(join(dir, 'hello.txt'), 'hello from the workspace\n');
-  await git('add', '.');
-  await git('-c', 'user.name=t', '-c', 'user.email=t@e', 'commit', '-q', '-m', 'first');
-  repo = { dir, sha: (await git('rev-parse', 'HEAD')).stdout.trim() };
+  repo = await gitRepo({ 'hello.txt': 'hello from the workspace\n' });
   logs = await mkdtemp(join(tmpdir(), 'fvm-logs-'));
 }, 900_000);
 

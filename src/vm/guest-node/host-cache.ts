@@ -127,9 +127,13 @@ async function fetchHostNode(cacheDir: string, release: GuestNodeRelease, option
     await writeFile(path.join(tree, STAMP_FILE), stampText(release));
     await runTool('tar', ['-czf', path.join(dir, ARCHIVE), '--owner=0', '--group=0', '--numeric-owner', '-C', tree, ...GUEST_FILES]);
 
-    await rm(finalDir, { recursive: true, force: true }); // an incomplete one (no stamp) from an older forgevm
+    // Another process (a parallel image build or job) may have finished the same fetch first: its
+    // copy is as good as ours, and it may be reading it, so it stays. A folder without this
+    // release's stamp (pins changed, same version) is replaced.
+    const done = await cachedHostNode(cacheDir, release);
+    if (done) return done;
+    await rm(finalDir, { recursive: true, force: true });
     await rename(dir, finalDir).catch(async (error: NodeJS.ErrnoException) => {
-      // Another process finished the same fetch first: its copy is as good as ours.
       if ((error.code === 'ENOTEMPTY' || error.code === 'EEXIST') && (await cachedHostNode(cacheDir, release))) return;
       throw error;
     });
