@@ -273,7 +273,7 @@ describe('Node in a guest', () => {
     const node = await ensureGuestNode(new LocalGuest(home, { path }), { installDir, hostNode: async () => host, release: standIn.release });
     expect((await execa(node, ['--version'])).stdout).toBe('v0.1.0');
     // Staged in the user's home, moved into place by the sudo'ed install.
-    expect(await readFile(sudoLog, 'utf8')).toMatch(new RegExp(`^true\nsh -c .* ${home}/\\.forgevm-node\\.upload-[0-9a-f]{8} ${installDir}\n$`, 's'));
+    expect(await readFile(sudoLog, 'utf8')).toMatch(new RegExp(`^true\nsh -c .* ${home}/\\.forgevm-node\\.upload-[0-9a-f]{8} ${installDir} v0\\.1\\.0\n$`, 's'));
     expect(await readdir(home)).toEqual([]);
   });
 
@@ -294,10 +294,20 @@ describe('Node in a guest', () => {
     const root = await tempDir();
     const installDir = join(root, 'opt/node');
     await expect(ensureGuestNode(new LocalGuest(root), { installDir, hostNode: async () => brokenHost, release: broken.release })).rejects.toThrow(
-      /^Node\.js 0\.2\.0 was uploaded but did not run in the guest \(the official build needs glibc ≥ 2\.28 and libstdc\+\+ in the guest\): node: .*GLIBC_2\.28 not found$/,
+      /^Node\.js 0\.2\.0 for .*\/opt\/node was uploaded but did not run in the guest \(the official build needs glibc ≥ 2\.28 and libstdc\+\+\): node: .*GLIBC_2\.28 not found$/,
     );
     expect(await readdir(root)).toEqual(['opt']);
     expect(await readdir(join(root, 'opt'))).toEqual([]);
+  });
+
+  it('is not put in place when it is not the pinned release', async () => {
+    const other = await standInPackage('0.3.0', '#!/bin/sh\necho v0.3.1\n');
+    const otherHost = await ensureHostNode(await tempDir(), { release: other.release, registry: REGISTRY, fetchImpl: registryServing(() => other.tarball).fetch });
+    const root = await tempDir();
+    await expect(ensureGuestNode(new LocalGuest(root), { installDir: join(root, 'node'), hostNode: async () => otherHost, release: other.release })).rejects.toThrow(
+      /^Node\.js 0\.3\.0 for .* was uploaded but is not the pinned release \(the host cache is damaged: delete .*node-v0\.3\.0-linux-x64 and retry\): it reports v0\.3\.1$/,
+    );
+    expect(await readdir(root)).toEqual([]);
   });
 
   it("uses the image's own Node when its catalog entry names one, and uploads nothing", async () => {

@@ -35,13 +35,20 @@ const PROBE = [
   'exit 0',
 ].join('\n');
 
-// $1 staged folder, $2 destination. The staged Node must run before it takes the destination.
+// $1 staged folder, $2 destination, $3 expected `node --version`. The staged Node must run and be
+// the expected release before it takes the destination; on any failure the staged copy goes.
 const INSTALL = [
-  'staged=$1 dest=$2',
+  'staged=$1 dest=$2 expected=$3',
   'if ! version=$("$staged/bin/node" --version 2>&1); then echo "$version" >&2; rm -rf "$staged"; exit 3; fi',
-  'echo "$version"',
-  'mkdir -p "${dest%/*}" && rm -rf "$dest" && mv "$staged" "$dest" && chown -R 0:0 "$dest"',
+  'if [ "$version" != "$expected" ]; then echo "it reports $version" >&2; rm -rf "$staged"; exit 4; fi',
+  'mkdir -p "${dest%/*}" && rm -rf "$dest" && mv "$staged" "$dest" && chown -R 0:0 "$dest" || { rm -rf "$staged"; exit 5; }',
 ].join('\n');
+
+function installFailure(code: number | null, host: HostNode): string | undefined {
+  if (code === 3) return 'was uploaded but did not run in the guest (the official build needs glibc ≥ 2.28 and libstdc++)';
+  if (code === 4) return `was uploaded but is not the pinned release (the host cache is damaged: delete ${host.dir} and retry)`;
+  return undefined;
+}
 
 /** The guest path of `node` once it is there; uploads it first when the guest lacks it. */
 export async function ensureGuestNode(guest: Guest, options: EnsureGuestNodeOptions): Promise<string> {
@@ -49,8 +56,9 @@ export async function ensureGuestNode(guest: Guest, options: EnsureGuestNodeOpti
   const release = options.release ?? GUEST_NODE_RELEASE;
   const installDir = options.installDir ?? GUEST_NODE_DIR;
   const probe = await capture(guest, ['sh', '-c', PROBE, 'forgevm-node-probe', `${installDir}/${STAMP_FILE}`, stampText(release).trimEnd()]);
+  if (probe.code !== 0) throw new Error(`checking the guest for Node.js failed (${exitText(probe)}): ${lastLines(probe.stderr)}`);
   const facts = new Set(probe.stdout.split('\n').map((line) => line.trim()));
-  if (probe.code === 0 && facts.has('present')) return `${installDir}/bin/node`;
+  if (facts.has('present')) return `${installDir}/bin/node`;
 
   const asRoot = facts.has('root');
   if (!asRoot && !facts.has('sudo')) {
@@ -65,18 +73,21 @@ export async function ensureGuestNode(guest: Guest, options: EnsureGuestNodeOpti
   options.log?.(`uploading Node.js ${release.version} to ${installDir} in the guest${gzip ? '' : ' (uncompressed: the guest has no gzip)'}`);
   await upload(guest, host, staged, gzip);
 
-  const install = ['sh', '-c', INSTALL, 'forgevm-node-install', staged, installDir];
+  const install = ['sh', '-c', INSTALL, 'forgevm-node-install', staged, installDir, `v${release.version}`];
   const installed = await capture(guest, asRoot ? install : ['sudo', '-n', ...install]);
   if (installed.code !== 0) {
-    const why = installed.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${installed.code ?? installed.signal}`;
-    const hint = installed.code === 3 ? ' (the official build needs glibc ≥ 2.28 and libstdc++ in the guest)' : '';
-    throw new Error(`Node.js ${release.version} was uploaded but did not run in the guest${hint}: ${why}`);
-  }
-  const version = installed.stdout.trim();
-  if (version !== `v${release.version}`) {
-    throw new Error(`the Node.js uploaded to ${installDir} reports "${version}", expected v${release.version}: the host cache is damaged; delete ${host.dir} and retry`);
+    const what = installFailure(installed.code, host) ?? `could not be moved into place (${exitText(installed)})`;
+    throw new Error(`Node.js ${release.version} for ${installDir} ${what}: ${lastLines(installed.stderr) || exitText(installed)}`);
   }
   return `${installDir}/bin/node`;
+}
+
+function exitText(result: { code: number | null; signal: string | null }): string {
+  return result.code === null ? `signal ${result.signal}` : `exit ${result.code}`;
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-2).join(' ');
 }
 
 /**
