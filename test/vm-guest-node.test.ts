@@ -103,7 +103,7 @@ describe('Node for JavaScript actions in a tiny guest', () => {
         const before = execs();
         seen.again = await ensureGuestNode(guest, { installDir: '/root/uploaded-node', hostNode });
         seen.againExecs = execs() - before;
-        return { conclusion: 'success', steps: [], outputs: {}, summary: '' };
+        return { conclusion: 'success', steps: [], outputs: {}, summary: '', annotations: [] };
       },
     });
 
