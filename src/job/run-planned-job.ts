@@ -2,12 +2,15 @@
  * A planned workflow job, run in a VM: the engine's lifecycle (run-job.ts) with the workflow
  * step executor (steps.ts) as its "run" step. The CLI and the forge worker both come here.
  */
+import { posix } from 'node:path';
+import type { ActionFetcher, ForgeGitCredential } from '../actions/fetch.ts';
 import type { JobLog } from '../log/job-log.ts';
 import type { GithubContext, NeedsEntry, PlannedJob } from '../workflow/model.ts';
 import type { JobResult } from './result.ts';
 import { runJob, type Engine } from './run-job.ts';
 import { runSteps } from './steps.ts';
 import { checkoutFetchDepth } from './checkout-step.ts';
+import { actionLoader } from './action-loader.ts';
 import type { WorkspaceSource } from './workspace.ts';
 
 export interface PlannedJobRequest {
@@ -18,6 +21,10 @@ export interface PlannedJobRequest {
   github: GithubContext;
   inputs?: Record<string, unknown>;
   vars?: Record<string, string>;
+  /** The run's secrets (empty for runs that must not see them: fork pull requests). */
+  secrets?: Record<string, string>;
+  /** Where remote actions come from: the host's action cache, and the run's forge credential. */
+  actions?: { fetcher: ActionFetcher; forge?: ForgeGitCredential };
   workspace: WorkspaceSource;
   repoName: string;
   log: JobLog;
@@ -50,6 +57,15 @@ export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promi
           needs: request.needs,
           inputs: request.inputs ?? {},
           vars: request.vars ?? {},
+          secrets: request.secrets ?? {},
+          actions: actionLoader({
+            guest,
+            workspace: layout.workspace,
+            actionsDir: posix.join(layout.tempDir, '_actions'),
+            ...(request.actions ? { fetcher: request.actions.fetcher, ...(request.actions.forge ? { forge: request.actions.forge } : {}) } : {}),
+            node: layout.node,
+            log: (line) => log.meta(line),
+          }),
           workspace: layout.workspace,
           tempDir: layout.tempDir,
           defaultTimeoutMinutes: request.defaultTimeoutMinutes,
