@@ -104,6 +104,39 @@ image
     }),
   );
 
+const secret = program.command('secret').description("manage a repository's secrets (secrets.* in its runs; never given to forks)");
+const forgeOption = () => new Option('--forge <forge>', 'the forge the repository is on (default: the one configured)').choices(['github', 'forgejo']);
+secret
+  .command('set <owner/repo> <name>')
+  .description('set a secret; the value is read from standard input, or typed without echo')
+  .addOption(forgeOption())
+  .action(
+    action(async (repo: string, name: string, options: { forge?: 'github' | 'forgejo' }) => {
+      const { secretSet } = await import('./secret.ts');
+      return secretSet(cliConfig(globals()), repo, name, options, out, err);
+    }),
+  );
+secret
+  .command('list [owner/repo]')
+  .description("list a repository's secrets (names and times, never values), or the repositories that have some")
+  .addOption(forgeOption())
+  .action(
+    action(async (repo: string | undefined, options: { forge?: 'github' | 'forgejo' }) => {
+      const { secretList } = await import('./secret.ts');
+      return secretList(cliConfig(globals()), repo, options, out);
+    }),
+  );
+secret
+  .command('remove <owner/repo> <name>')
+  .description('remove a secret')
+  .addOption(forgeOption())
+  .action(
+    action(async (repo: string, name: string, options: { forge?: 'github' | 'forgejo' }) => {
+      const { secretRemove } = await import('./secret.ts');
+      return secretRemove(cliConfig(globals()), repo, name, options, out);
+    }),
+  );
+
 program
   .command('doctor')
   .description('check that this host can run jobs, and say how to fix what is missing')
