@@ -1,5 +1,5 @@
 /** `forgevm secret set | list | remove`, run as the operator runs them: values in on stdin or a hidden prompt, never out. */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,16 @@ describe('forgevm secret', () => {
     const store = new SecretStore({ stateDir: root, key: { key, keyFile: null } });
     expect(await store.getSecrets('github', 'acme/app')).toEqual({ TOKEN: 'v1' });
     store.close();
+  });
+
+  it('rotates the key from the command line', async () => {
+    const root = await stateRoot();
+    expect((await secret(root, ['set', 'acme/app', 'TOKEN'], { input: 'kept' })).exitCode).toBe(0);
+    const before = await readFile(join(root, 'secrets.key'), 'utf8');
+    const rotate = await secret(root, ['rotate-key']);
+    expect(rotate.all).toMatch(new RegExp(`^re-sealed 1 secret with key [0-9a-f]{16} \\(${join(root, 'secrets.key')}\\); the old key no longer opens them$`));
+    expect(await readFile(join(root, 'secrets.key'), 'utf8')).not.toBe(before);
+    expect(await storedSecrets(root)).toEqual({ TOKEN: 'kept' });
   });
 
   it('keeps secrets on the forge the repository is on: the configured one, or --forge', async () => {

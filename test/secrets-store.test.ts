@@ -166,6 +166,53 @@ describe('secret store', () => {
     for (const s of [store, missing, open]) s.close();
   });
 
+  it('rotates the key: every secret re-sealed, the old key refused, an interrupted rotation finished later', async () => {
+    const dir = stateDir();
+    const keyFile = join(dir, 'secrets.key');
+    const store = new SecretStore({ stateDir: dir });
+    await store.set('github', 'acme/app', 'A', 'value-a');
+    await store.set('forgejo', 'acme/b', 'B', 'value-b');
+    const oldKey = readFileSync(keyFile, 'utf8');
+    const rotated = await store.rotateKey();
+    expect(rotated.count).toBe(2);
+    expect(rotated.key.source).toBe(keyFile);
+    const newKey = readFileSync(keyFile, 'utf8');
+    expect(newKey).not.toBe(oldKey);
+    expect(statSync(keyFile).mode & 0o077).toBe(0);
+    expect(readdirSync(dir)).not.toContain('secrets.key.next');
+    expect(await store.getSecrets('github', 'acme/app')).toEqual({ A: 'value-a' });
+    expect(await store.getSecrets('forgejo', 'acme/b')).toEqual({ B: 'value-b' });
+    await expect(withKey(dir, oldKey).getSecrets('github', 'acme/app')).rejects.toThrow(/is not the one the stored secrets were sealed with/);
+
+    // Stopped after the commit, before the rename: the old key in place, the new one beside it.
+    writeFileSync(join(dir, 'secrets.key.next'), newKey, { mode: 0o600 });
+    writeFileSync(keyFile, oldKey);
+    const later = new SecretStore({ stateDir: dir });
+    expect(await later.getSecrets('github', 'acme/app')).toEqual({ A: 'value-a' });
+    expect(readFileSync(keyFile, 'utf8')).toBe(newKey);
+    expect(readdirSync(dir)).not.toContain('secrets.key.next');
+    later.close();
+    store.close();
+  });
+
+  it("rotates the operator's own key only to a key file the operator gives", async () => {
+    const dir = stateDir();
+    const keys = stateDir();
+    const [oldFile, newFile] = [join(keys, 'old.key'), join(keys, 'new.key')];
+    writeFileSync(oldFile, hexKey(), { mode: 0o600 });
+    writeFileSync(newFile, hexKey(), { mode: 0o600 });
+    const store = new SecretStore({ stateDir: dir, key: { key: null, keyFile: oldFile } });
+    await store.set('github', 'acme/app', 'A', 'value-a');
+    await expect(store.rotateKey()).rejects.toThrow('secrets: the key is yours (FORGEVM_SECRETS_KEY or FORGEVM_SECRETS_KEY_FILE): give the new one with --new-key-file FILE');
+    await expect(store.rotateKey(oldFile)).rejects.toThrow(`secrets: ${oldFile} holds the current key`);
+    expect((await store.rotateKey(newFile)).count).toBe(1);
+    await expect(store.getSecrets('github', 'acme/app')).rejects.toThrow(/is not the one the stored secrets were sealed with/);
+    const switched = new SecretStore({ stateDir: dir, key: { key: null, keyFile: newFile } });
+    expect(await switched.getSecrets('github', 'acme/app')).toEqual({ A: 'value-a' });
+    expect(readdirSync(dir)).not.toContain('secrets.key');
+    for (const s of [store, switched]) s.close();
+  });
+
   it("follows GitHub's rules for names", () => {
     for (const [input, stored] of [['deploy_token', 'DEPLOY_TOKEN'], ['_x', '_X'], ['A1', 'A1'], ['github', 'GITHUB'], ['GITHUBX', 'GITHUBX']]) {
       expect(secretName(input!)).toBe(stored);

@@ -137,6 +137,18 @@ secret
     }),
   );
 
+secret
+  .command('rotate-key')
+  .description('re-seal every secret with a new key (made for you, unless the key is your own: then give --new-key-file)')
+  .option('--new-key-file <file>', 'the new key (32 bytes, hex or base64, mode 0600)')
+  .action(
+    action(async (options: { newKeyFile?: string }) => {
+      const { secretRotateKey } = await import('./secret.ts');
+      const newKeyFile = options.newKeyFile === undefined ? undefined : (await import('node:path')).resolve(options.newKeyFile);
+      return secretRotateKey(cliConfig(globals()), { newKeyFile }, out);
+    }),
+  );
+
 program
   .command('doctor')
   .description('check that this host can run jobs, and say how to fix what is missing')

@@ -1,5 +1,5 @@
 /**
- * `forgevm secret set OWNER/REPO NAME | list [OWNER/REPO] | remove OWNER/REPO NAME`
+ * `forgevm secret set OWNER/REPO NAME | list [OWNER/REPO] | remove OWNER/REPO NAME | rotate-key`
  *
  * A value is never taken from the command line, where `ps` and shell history would show it: it
  * is read from standard input when that is piped (trailing line breaks dropped, as `gh secret
@@ -72,6 +72,20 @@ export async function secretRemove(config: Config, repo: string, name: string, o
     const where = `${forge}:${repo.toLowerCase()}`;
     if (!(await store.remove(forge, repo, name))) throw new Error(`no secret ${name.toUpperCase()} in ${where} (forgevm secret list ${repo} shows its secrets)`);
     out(`removed secret ${name.toUpperCase()} from ${where}`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+export async function secretRotateKey(config: Config, options: { newKeyFile?: string }, out: Print): Promise<number> {
+  const store = openSecretStore(config);
+  try {
+    const { count, key } = await store.rotateKey(options.newKeyFile);
+    out(`re-sealed ${count} secret${count === 1 ? '' : 's'} with key ${key.id} (${key.source}); the old key no longer opens them`);
+    if (options.newKeyFile !== undefined) {
+      out(`now point FORGEVM_SECRETS_KEY_FILE (or secrets.keyFile) at ${key.source}, and restart forgevm serve`);
+    }
     return 0;
   } finally {
     store.close();

@@ -107,7 +107,7 @@ export function createKeyFile(path: string): SecretsKey {
   return key;
 }
 
-function syncFolder(path: string): void {
+export function syncFolder(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);

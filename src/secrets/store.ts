@@ -15,13 +15,13 @@
  * Listing and removing need no key; reading a repository without secrets needs none either, so
  * a forgevm that never had a secret never creates a key.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config/config.ts';
 import type { Forge } from '../forge/event-types.ts';
 import { seal, unseal } from './cipher.ts';
-import { createKeyFile, readKey, type KeySetting, type SecretsKey } from './key.ts';
+import { createKeyFile, readKey, syncFolder, type KeySetting, type SecretsKey } from './key.ts';
 import { checkSecretValue, repositoryKey, secretName } from './names.ts';
 
 export class SecretStoreError extends Error {
@@ -159,6 +159,42 @@ export class SecretStore {
       .immediate();
   }
 
+  /**
+   * Re-seals every secret with a new key, in one transaction. With the default key file, the new
+   * key is made beside it (`secrets.key.next`) and renamed over it once the secrets are sealed
+   * with it; a rotation interrupted in between is finished by the next process that needs the
+   * key. With the operator's own key (FORGEVM_SECRETS_KEY or a key file), `newKeyFile` is
+   * required, and the configuration must then be pointed at it.
+   */
+  async rotateKey(newKeyFile?: string): Promise<{ count: number; key: SecretsKey }> {
+    const operatorKey = this.#keySetting.key !== null || this.#keySetting.keyFile !== null;
+    if (operatorKey && newKeyFile === undefined) {
+      throw new SecretStoreError('secrets: the key is yours (FORGEVM_SECRETS_KEY or FORGEVM_SECRETS_KEY_FILE): give the new one with --new-key-file FILE, made with: openssl rand -base64 32 > FILE; chmod 600 FILE');
+    }
+    const current = this.#key(false)?.key ?? null;
+    const next = newKeyFile === undefined ? createKeyFile(this.#nextKeyFile) : readKey({ key: null, keyFile: newKeyFile, defaultFile: newKeyFile })!;
+    if (next.id === current?.id) throw new SecretStoreError(`secrets: ${next.source} holds the current key; make a new one: openssl rand -base64 32 > FILE; chmod 600 FILE`);
+    const count = this.#db
+      .transaction(() => {
+        const rows = this.#db.prepare('SELECT forge, repo, name, sealed, key_id FROM secrets').all() as Array<SecretRow & { forge: Forge; repo: string }>;
+        const update = this.#db.prepare('UPDATE secrets SET sealed = ?, key_id = ? WHERE forge = ? AND repo = ? AND name = ?');
+        for (const row of rows) {
+          const value = current && row.key_id === current.id ? unseal(current.bytes, row, row.sealed) : null;
+          if (value === null) throw new SecretStoreError(`secrets: ${row.name} of ${row.forge}:${row.repo} does not decrypt with the current key; nothing was changed (remove or set it again, then rotate)`);
+          update.run(seal(next.bytes, row, value), next.id, row.forge, row.repo, row.name);
+        }
+        this.#db.prepare(`INSERT INTO meta (name, value) VALUES ('key_id', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`).run(next.id);
+        return rows.length;
+      })
+      .immediate();
+    if (newKeyFile === undefined) {
+      renameSync(this.#nextKeyFile, this.#keySetting.defaultFile);
+      syncFolder(dirname(this.#keySetting.defaultFile));
+      return { count, key: { ...next, source: this.#keySetting.defaultFile } };
+    }
+    return { count, key: next };
+  }
+
   /** Removes a secret; false when there was none of that name. */
   async remove(forge: Forge, repo: string, name: string): Promise<boolean> {
     const info = this.#db.prepare('DELETE FROM secrets WHERE forge = ? AND repo = ? AND name = ?').run(forge, repositoryKey(repo), secretName(name));
@@ -191,13 +227,33 @@ export class SecretStore {
    * or changes the key needs no restart.
    */
   #key(create: boolean): { key: SecretsKey; created: boolean } | null {
-    const key = readKey(this.#keySetting);
+    let key = readKey(this.#keySetting);
+    if (key && this.#keySetting.key === null && this.#keySetting.keyFile === null) key = this.#finishRotation(key);
     if (key) {
       this.#checkKey(key);
       return { key, created: false };
     }
     if (this.#count() > 0) throw this.#missingKey();
     return create ? { key: createKeyFile(this.#keySetting.defaultFile), created: true } : null;
+  }
+
+  get #nextKeyFile(): string {
+    return `${this.#keySetting.defaultFile}.next`;
+  }
+
+  /** After a rotation stopped between the commit and the rename: the new key, moved into place. */
+  #finishRotation(key: SecretsKey): SecretsKey {
+    const storedId = this.#storedKeyId();
+    if (storedId === null || storedId === key.id) return key;
+    let next: SecretsKey | null = null;
+    try {
+      next = readKey({ key: null, keyFile: this.#nextKeyFile, defaultFile: this.#nextKeyFile });
+    } catch {
+      return key; // no rotation pending: the wrong-key check reports the mismatch
+    }
+    if (next?.id !== storedId) return key;
+    renameSync(this.#nextKeyFile, this.#keySetting.defaultFile);
+    return { ...next, source: this.#keySetting.defaultFile };
   }
 
   /** A key other than the stored secrets' is refused while any secret is stored. */
