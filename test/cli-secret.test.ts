@@ -20,7 +20,7 @@ afterAll(async () => {
   for (const root of roots) await rm(root, { recursive: true, force: true });
 });
 
-const secret = (root: string, args: string[], options: { input?: string; env?: Record<string, string> } = {}) =>
+const secret = (root: string, args: string[], options: { input?: string | Buffer; env?: Record<string, string> } = {}) =>
   forgevm(['secret', ...args], { cwd: root, stateRoot: root, input: options.input ?? '', env: options.env });
 
 const storedSecrets = async (root: string, forge: 'github' | 'forgejo' = 'github', repo = 'acme/app') => {
@@ -90,12 +90,14 @@ describe('forgevm secret', () => {
 
   it('says in one line what is wrong, and exits 1', async () => {
     const root = await stateRoot();
-    const cases: Array<[string[], string, string]> = [
+    const cases: Array<[string[], string | Buffer, string]> = [
       [['set', 'acme/app', 'GITHUB_TOKEN'], 'v', 'forgevm: secret name "GITHUB_TOKEN" must not start with GITHUB_ (reserved, as on GitHub)'],
       [['set', 'acme/app', '9LIVES'], 'v', 'forgevm: secret name "9LIVES" must not start with a digit'],
       [['set', 'acme', 'TOKEN'], 'v', 'forgevm: repository "acme" is not OWNER/NAME (letters, digits, "-", "_" and "." on each side of one "/")'],
       [['set', 'acme/app', 'TOKEN'], '\n', 'forgevm: the secret value is empty; give a value on standard input'],
       [['set', 'acme/app', 'TOKEN'], 'x'.repeat(48 * 1024 + 1), "forgevm: the secret value is 49153 bytes, over GitHub's limit of 49152 (48 KiB); store a larger file encrypted in the repository and its key as the secret"],
+      [['set', 'acme/app', 'TOKEN'], 'x'.repeat(100_000), "forgevm: the secret value on standard input is over GitHub's limit of 49152 bytes (48 KiB); store a larger file encrypted in the repository and its key as the secret"],
+      [['set', 'acme/app', 'TOKEN'], Buffer.from([0x70, 0xff, 0xfe]), 'forgevm: the secret value on standard input is not UTF-8 text; store binary data base64-encoded'],
       [['remove', 'acme/app', 'TOKEN'], '', 'forgevm: no secret TOKEN in github:acme/app (forgevm secret list acme/app shows its secrets)'],
       [['set', 'acme/app', 'TOKEN', '--forge', 'gitlab'], 'v', "error: option '--forge <forge>' argument 'gitlab' is invalid. Allowed choices are github, forgejo."],
     ];

@@ -99,8 +99,10 @@ async function readPiped(): Promise<string> {
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     chunks.push(chunk);
     size += chunk.length;
-    // Stop reading early: anything this large is refused anyway (names.ts).
-    if (size > MAX_SECRET_BYTES + 2) break;
+    // Stop reading what would be refused anyway (room is left for trailing line breaks).
+    if (size > MAX_SECRET_BYTES + 1024) {
+      throw new Error(`the secret value on standard input is over GitHub's limit of ${MAX_SECRET_BYTES} bytes (48 KiB); store a larger file encrypted in the repository and its key as the secret`);
+    }
   }
   let text: string;
   try {
@@ -114,8 +116,9 @@ async function readPiped(): Promise<string> {
 /** Reads one line from the terminal without echoing it. Ctrl-C cancels. */
 function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
+  // Echo off before the prompt shows: what is typed (or pasted) right after it must not echo.
   stdin.setRawMode(true);
+  process.stderr.write(question);
   stdin.setEncoding('utf8');
   stdin.resume();
   return new Promise((resolve, reject) => {
