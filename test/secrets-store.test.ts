@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config/config.ts';
 import type { PullRequestEvent, PushEvent } from '../src/forge/event-types.ts';
 import { MAX_SECRET_BYTES, repositoryKey, secretName } from '../src/secrets/names.ts';
 import { runGetsSecrets, secretsForRun } from '../src/secrets/run-secrets.ts';
@@ -251,6 +252,20 @@ describe('secret store', () => {
     await store.set('github', 'acme/app', 'PEM', multiline);
     expect((await store.getSecrets('github', 'acme/app')).PEM).toBe(multiline);
     store.close();
+  });
+});
+
+describe('secrets key settings', () => {
+  it('takes a key file relative to forgevm.yml (or to the current folder from the environment), and one way only', () => {
+    const dir = stateDir();
+    writeFileSync(join(dir, 'forgevm.yml'), 'secrets:\n  keyFile: keys/secrets.key\n');
+    expect(loadConfig({ env: {}, cwd: dir }).secrets).toEqual({ key: null, keyFile: join(dir, 'keys', 'secrets.key') });
+    expect(loadConfig({ env: { FORGEVM_SECRETS_KEY_FILE: 'k' }, cwd: '/srv' }).secrets).toEqual({ key: null, keyFile: '/srv/k' });
+    const key = randomBytes(32).toString('base64');
+    expect(loadConfig({ env: { FORGEVM_SECRETS_KEY: key }, cwd: '/srv' }).secrets).toEqual({ key, keyFile: null });
+    const both = () => loadConfig({ env: { FORGEVM_SECRETS_KEY: key }, cwd: dir });
+    expect(both).toThrow(ConfigError);
+    expect(both).toThrow(`config: ${join(dir, 'forgevm.yml')}: secrets: give the key or a key file, not both (keep one of FORGEVM_SECRETS_KEY (secrets.key) and FORGEVM_SECRETS_KEY_FILE (secrets.keyFile))`);
   });
 });
 
