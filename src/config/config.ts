@@ -54,6 +54,8 @@ export interface Config {
   secrets: { key: string | null; keyFile: string | null };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
+  /** Web root `uses: owner/repo@ref` is fetched from, without trailing slash (default https://github.com). */
+  actions: { url: string };
 }
 
 export class ConfigError extends Error {
@@ -87,6 +89,7 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
   { name: 'FORGEVM_SECRETS_KEY', path: ['secrets', 'key'] },
   { name: 'FORGEVM_SECRETS_KEY_FILE', path: ['secrets', 'keyFile'] },
+  { name: 'FORGEVM_ACTIONS_URL', path: ['actions', 'url'] },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -115,6 +118,7 @@ const hints: Record<string, string> = {
   'secrets.keyFile': 'point FORGEVM_SECRETS_KEY_FILE at a file holding the key (mode 0600)',
   secrets: 'keep one of FORGEVM_SECRETS_KEY (secrets.key) and FORGEVM_SECRETS_KEY_FILE (secrets.keyFile)',
   images: 'see the images: section in the documentation',
+  'actions.url': 'set actions.url (or FORGEVM_ACTIONS_URL) to the web root actions come from, e.g. https://github.com or https://code.forgejo.org',
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -290,5 +294,6 @@ export function loadConfig(options: LoadConfigOptions): Config {
       keyFile: c.secrets.keyFile ? resolve(fromEnv.has('secrets.keyFile') ? cwd : baseDir, c.secrets.keyFile) : null,
     },
     images: images.catalog,
+    actions: { url: c.actions.url.replace(/\/+$/, '') },
   };
 }

@@ -108,6 +108,11 @@ export const fileSchema = z
       .strict()
       .refine((s) => s.key === undefined || s.keyFile === undefined, 'give the key or a key file, not both')
       .default({}),
+    /** Where `uses: owner/repo@ref` is fetched from (Forgejo's DEFAULT_ACTIONS_URL); full-URL `uses:` name their own host. */
+    actions: z
+      .object({ url: httpUrl.default('https://github.com') })
+      .strict()
+      .default({ url: 'https://github.com' }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })
