@@ -16,10 +16,11 @@
  * a forgevm that never had a secret never creates a key.
  */
 import { closeSync, mkdirSync, openSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Config } from '../config/config.ts';
 import type { Forge } from '../forge/event-types.ts';
+import { stateDir } from '../vm/state-dir.ts';
 import { seal, unseal } from './cipher.ts';
 import { createKeyFile, readKey, syncFolder, type KeySetting, type SecretsKey } from './key.ts';
 import { checkSecretValue, repositoryKey, secretName } from './names.ts';
@@ -75,13 +76,14 @@ export class SecretStore {
 
   constructor(options: SecretStoreOptions) {
     mkdirSync(options.stateDir, { recursive: true });
-    this.path = join(options.stateDir, 'secrets.db');
+    const layout = stateDir(options.stateDir);
+    this.path = layout.secrets;
     // Created here with mode 0600: SQLite gives its -wal and -shm files the database's mode.
     closeSync(openSync(this.path, 'a', 0o600));
     this.#keySetting = {
       key: options.key?.key ?? null,
       keyFile: options.key?.keyFile ?? null,
-      defaultFile: join(options.stateDir, 'secrets.key'),
+      defaultFile: layout.secretsKey,
     };
     this.#db = new Database(this.path);
     this.#db.pragma('busy_timeout = 5000');
