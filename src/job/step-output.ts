@@ -2,12 +2,11 @@
  * A step's stdout and stderr on their way into the job log: split into lines, workflow commands
  * (workflow-commands.ts) taken out and acted on, registered secrets masked as `***`.
  *
- * GitHub's runner works line by line, and so do commands and masks here. Output is not held
- * back more than it must be: without masks, only a line that might still turn into a command
- * (its start is blank or a lone `:`) waits for the rest of its line, so progress output without
- * line breaks still streams live. With masks registered, whole lines are held until their line
- * break (a secret may straddle two chunks), up to HOLD_LIMIT bytes. The job log does the
- * masking itself (job-log.ts).
+ * GitHub's runner works line by line, and so do commands here. Output is not held back more
+ * than it must be: only a line that might still turn into a command (its start is blank or a
+ * lone `:`) waits for the rest of its line, so progress output without line breaks streams
+ * live. The job log masks what it writes as a stream (job-log.ts), so a secret split across
+ * chunks is caught there.
  */
 import type { JobLog } from '../log/job-log.ts';
 import { parseWorkflowCommand, resumeToken, type WorkflowCommand } from './workflow-commands.ts';
@@ -34,8 +33,6 @@ export interface StepOutputOptions {
   debug?: boolean;
 }
 
-/** Past this, a line still waiting for its line break is written as it is. */
-const HOLD_LIMIT = 64 * 1024;
 const NEWLINE = 0x0a;
 
 interface ChannelState {
@@ -80,8 +77,8 @@ export class StepOutput {
       data = Buffer.concat([state.held, chunk]);
       state.held = undefined;
     }
-    // Fast path: no masks and no `::` anywhere, so no line here is a command.
-    if (!this.#masker.active && data.indexOf('::') < 0) {
+    // Fast path: no `::` anywhere, so no line here is a command.
+    if (data.indexOf('::') < 0) {
       const lastBreak = data.lastIndexOf(NEWLINE);
       const tail = data.subarray(lastBreak + 1);
       const lineStarts = lastBreak >= 0 || !state.midLine;
@@ -117,7 +114,7 @@ export class StepOutput {
       const nl = data.indexOf(NEWLINE, pos);
       if (nl < 0) {
         const tail = data.subarray(pos);
-        const hold = this.#masker.active ? tail.length < HOLD_LIMIT : !state.midLine && mightBecomeCommand(tail);
+        const hold = !state.midLine && mightBecomeCommand(tail);
         this.#emit(data.subarray(runStart, hold ? pos : data.length), channel);
         if (hold) state.held = Buffer.from(tail);
         else state.midLine = true;
@@ -182,8 +179,8 @@ export class StepOutput {
         this.#say(`${label}${where}: ${p.title ? `${p.title}: ` : ''}${data}`, channel);
         this.annotations.push({
           level,
-          message: this.#masker.active ? this.#masker.mask(data) : data,
-          ...(p.title ? { title: this.#masker.active ? this.#masker.mask(p.title) : p.title } : {}),
+          message: this.#masker.mask(data),
+          ...(p.title ? { title: this.#masker.mask(p.title) } : {}),
           ...(p.file ? { file: p.file } : {}),
           ...positions(p),
         });
