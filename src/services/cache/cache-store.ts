@@ -9,9 +9,9 @@
  * - Saving reserves the key in the job's own scope, uploads chunks at offsets, then commits.
  *   A committed entry is immutable: reserving it again answers 409, as GitHub does.
  * - The total size is capped: committing evicts the least recently used entries (by last
- *   restore) until the rest fits. Entries unused for `unusedDays` go too. Uploads in progress
- *   are bounded by the same cap; abandoned ones (their job ended, or idle for an hour) are
- *   removed with their files.
+ *   restore) until the rest fits. Entries unused for `unusedDays` go too. The bytes of uploads
+ *   in progress are bounded by the same cap (so the folder holds at most twice the cap);
+ *   abandoned ones (their job ended, or idle for an hour) are removed with their files.
  *
  * Metadata lives in SQLite next to the blobs; a blob is renamed into place only once complete.
  */
@@ -32,6 +32,8 @@ const SCHEMA = `
     declared_size INTEGER,
     -- the archive's size once committed
     size INTEGER,
+    -- bytes written so far while reserved (what uploads in progress hold on disk)
+    received INTEGER NOT NULL DEFAULT 0,
     -- the JobServices that reserved it
     owner TEXT NOT NULL,
     -- ms: reserved, then committed
@@ -194,12 +196,6 @@ export class CacheStore {
         stale = existing.id;
         this.#db.prepare(`DELETE FROM entries WHERE id = ?`).run(existing.id);
       }
-      const inFlight = this.#db
-        .prepare<[number], { total: number | null }>(`SELECT sum(coalesce(declared_size, ?)) AS total FROM entries WHERE state = 'reserved'`)
-        .get(this.maxBytes)!.total ?? 0;
-      if (inFlight + (declaredSize ?? this.maxBytes) > this.maxBytes) {
-        return refuse(429, `too many cache uploads in progress for the cache size limit (${this.maxBytes} B, cache.maxBytes); try again later.`);
-      }
       const result = this.#db
         .prepare(`INSERT INTO entries (repo, scope, key, version, state, declared_size, owner, created_at, used_at) VALUES (?, ?, ?, ?, 'reserved', ?, ?, ?, ?)`)
         .run(access.repo, scope, key, version, declaredSize ?? null, access.owner, now, now);
@@ -217,16 +213,22 @@ export class CacheStore {
     if (last >= limit) {
       return refuse(413, `bytes ${first}-${last} go past the ${limit} B ${row.entry.declared_size === null ? 'cache size limit (cache.maxBytes)' : 'size announced at reserve'}`);
     }
+    const length = last - first + 1;
+    // Uploads in progress may hold at most the cache's size on disk, besides the entries.
+    const inFlight = this.#db.prepare<[], { total: number | null }>(`SELECT sum(received) AS total FROM entries WHERE state = 'reserved'`).get()!.total ?? 0;
+    if (inFlight + length > this.maxBytes) {
+      return refuse(429, `the cache uploads in progress already hold the cache's whole size (${this.maxBytes} B, cache.maxBytes); try again later`);
+    }
     try {
-      await writeAt(this.#files.part(id), first, last - first + 1, body);
+      await writeAt(this.#files.part(id), first, length, body);
     } catch (error) {
       if (error instanceof BodyLengthError) return refuse(400, error.message);
       throw error;
     }
     // The job may have ended (and its reservation gone) while the bytes were arriving.
     const stillThere = this.#db
-      .prepare(`UPDATE entries SET used_at = ? WHERE id = ? AND state = 'reserved'`)
-      .run(this.#now(), id).changes;
+      .prepare(`UPDATE entries SET used_at = ?, received = received + ? WHERE id = ? AND state = 'reserved'`)
+      .run(this.#now(), length, id).changes;
     if (stillThere === 0) {
       await this.#files.removeUpload(id);
       return refuse(404, `cache upload ${id} was abandoned while this chunk arrived`);
