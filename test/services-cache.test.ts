@@ -179,6 +179,19 @@ describe('entries are immutable', () => {
     await reader.restore('immutable');
     expect(await reader.read('deps/v')).toBe('first');
   });
+
+  it('two jobs saving the same key at once: one wins, the other is told another job is creating it', async () => {
+    const jobs = await Promise.all([job({ jobId: 'race-1' }), job({ jobId: 'race-2' })]);
+    await Promise.all(jobs.map((j, i) => j.write({ 'deps/v': `racer ${i}`, 'deps/pad': randomBytes(200_000) })));
+    const results = await Promise.all(jobs.map((j) => j.save('raced')));
+    const winners = results.filter((r) => (r.result as number) > 0);
+    expect(winners).toHaveLength(1);
+    const loser = results.find((r) => r.result === -1)!;
+    expect(loser.output).toMatch(/another job may be creating this cache/);
+    const reader = await job({ jobId: 'race-reader' });
+    expect((await reader.restore('raced')).result).toBe('raced');
+    expect(await reader.read('deps/v')).toMatch(/^racer [01]$/);
+  });
 });
 
 describe('the size cap', () => {

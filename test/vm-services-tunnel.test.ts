@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinImages } from '../src/config/catalog.ts';
 import { runJob, type JobRequest, type RunSteps } from '../src/job/run-job.ts';
-import { RunnerServices } from '../src/services/runner-services.ts';
+import { RunnerServices, type JobServices } from '../src/services/runner-services.ts';
 import type { Guest } from '../src/ssh/guest.ts';
 import { jobFromYaml, logIn, stepsOf } from './support/job-fixture.ts';
 import { identity } from './support/services-harness.ts';
@@ -60,7 +60,7 @@ function withServicesEnv(runSteps: RunSteps): RunSteps {
   };
 }
 
-function request(id: string, label: string, yaml: string): JobRequest {
+function request(id: string, label: string, yaml: string, jobServices: JobServices): JobRequest {
   const instance = jobFromYaml(yaml);
   return {
     id,
@@ -69,7 +69,7 @@ function request(id: string, label: string, yaml: string): JobRequest {
     repoName: 'repo',
     log: logIn(logs, id),
     runSteps: withServicesEnv(stepsOf(instance, repo.sha)),
-    services: services.openJob(identity({ jobId: id })),
+    services: jobServices,
   };
 }
 
@@ -77,6 +77,7 @@ const AUTH = `--header "Authorization: Bearer $ACTIONS_RUNTIME_TOKEN"`;
 
 describe('the services through the SSH tunnel', () => {
   it('a NAT guest saves a cache entry, and an isolated guest restores it', async () => {
+    const saveServices = services.openJob(identity({ jobId: 'save' }));
     const save = request(
       'svc-save',
       'tiny',
@@ -102,15 +103,17 @@ jobs:
           wget -qO- ${AUTH} --header 'Content-Type: application/json' --post-data '{"size":20}' "\${ACTIONS_CACHE_URL}_apis/artifactcache/caches/$id"
           echo "committed"
 `,
+      saveServices,
     );
     const saved = await runJob(h.engine, save);
-    await save.services!.close();
+    await saveServices.close();
     const saveLog = await readFile(saved.logPath, 'utf8');
     expect(saved.conclusion, saveLog).toBe('success');
     expect(saveLog).toMatch(/upload: HTTP\/1\.1 204/);
     expect(saveLog).toContain('committed');
     expect(services.cache.totalBytes()).toBe(20);
 
+    const restoreServices = services.openJob(identity({ jobId: 'restore' }));
     const restore = request(
       'svc-restore',
       'tiny-isolated',
@@ -129,9 +132,10 @@ jobs:
         run: |
           if wget -qO- "\${ACTIONS_CACHE_URL}_apis/artifactcache/cache?keys=from-&version=tunnel-v1"; then echo "ANSWERED"; else echo "REFUSED"; fi
 `,
+      restoreServices,
     );
     const restored = await runJob(h.engine, restore);
-    await restore.services!.close();
+    await restoreServices.close();
     const restoreLog = await readFile(restored.logPath, 'utf8');
     expect(restored.conclusion, restoreLog).toBe('success');
     expect(restoreLog).toMatch(/"cacheKey":"from-guest","scope":"refs\/heads\/main"/);
