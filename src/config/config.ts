@@ -50,6 +50,10 @@ export interface Config {
   logRetentionDays: number;
   /** SQLite `synchronous` for the store: FULL unless the operator chose speed over power-loss safety. */
   store: { synchronous: 'FULL' | 'NORMAL' };
+  /** The actions/cache service: total size (LRU beyond it), and days an unused entry is kept (0: no limit). */
+  cache: { maxBytes: number; unusedDays: number };
+  /** The artifact service: default and longest retention, and the largest artifact. */
+  artifacts: { retentionDays: number; maxBytes: number };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
 }
@@ -83,6 +87,8 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_MAX_JOBS', path: ['concurrency', 'maxJobs'], number: true },
   { name: 'FORGEVM_STORE_SYNC', path: ['store', 'synchronous'] },
   { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
+  { name: 'FORGEVM_CACHE_MAX_BYTES', path: ['cache', 'maxBytes'], number: true },
+  { name: 'FORGEVM_ARTIFACT_RETENTION_DAYS', path: ['artifacts', 'retentionDays'], number: true },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -107,6 +113,10 @@ const hints: Record<string, string> = {
   logCapBytes: 'give bytes, e.g. 104857600 for 100 MiB',
   logRetentionDays: 'set logRetentionDays (or FORGEVM_LOG_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep logs forever',
   'store.synchronous': 'set FORGEVM_STORE_SYNC to full (survives power loss) or normal (survives crashes, faster)',
+  'cache.maxBytes': 'set cache.maxBytes (or FORGEVM_CACHE_MAX_BYTES) to bytes, e.g. 10737418240 for 10 GiB',
+  'cache.unusedDays': 'set cache.unusedDays to whole days, e.g. 7, or 0 to keep entries until the size cap',
+  'artifacts.retentionDays': 'set artifacts.retentionDays (or FORGEVM_ARTIFACT_RETENTION_DAYS) to whole days, e.g. 90',
+  'artifacts.maxBytes': 'set artifacts.maxBytes to bytes, e.g. 10737418240 for 10 GiB',
   images: 'see the images: section in the documentation',
 };
 
@@ -278,6 +288,8 @@ export function loadConfig(options: LoadConfigOptions): Config {
     logCapBytes: c.logCapBytes,
     logRetentionDays: c.logRetentionDays,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
+    cache: c.cache,
+    artifacts: c.artifacts,
     images: images.catalog,
   };
 }

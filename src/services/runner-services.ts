@@ -23,14 +23,11 @@ import { silentLogger, type Logger } from '../log/logger.ts';
 import { createServicesApp } from './app.ts';
 import { ArtifactStore, type Artifact, type ArtifactPruneReport } from './artifacts/artifact-store.ts';
 import { CacheStore, type CachePruneReport } from './cache/cache-store.ts';
+import { DEFAULT_ARTIFACT_MAX_BYTES, DEFAULT_ARTIFACT_RETENTION_DAYS, DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_UNUSED_DAYS } from './defaults.ts';
 import { jobContext, type JobContext } from './job-context.ts';
 import { runKey, type JobIdentity } from './job-identity.ts';
 import { mintRuntimeToken } from './runtime-token.ts';
 
-export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
-export const DEFAULT_CACHE_UNUSED_DAYS = 7;
-export const DEFAULT_ARTIFACT_RETENTION_DAYS = 90;
-export const DEFAULT_ARTIFACT_MAX_BYTES = 10 * 1024 ** 3;
 
 /** Runtime tokens outlive the longest job (timeout-minutes ≤ one week); closing the job ends them sooner. */
 const TOKEN_LIFETIME_S = 8 * 24 * 60 * 60;
