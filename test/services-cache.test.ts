@@ -220,4 +220,23 @@ describe('the size cap', () => {
       await small.close();
     }
   });
+
+  it('deletes entries nobody restored for cache.unusedDays, and keeps the ones in use', async () => {
+    let clock = Date.now();
+    const aging = await RunnerServices.open({ dir: join(root, 'aging'), cacheUnusedDays: 7, now: () => clock });
+    try {
+      const saver = await job({ jobId: 'age' }, aging);
+      await saver.write({ 'deps/v': 'old' });
+      expect((await saver.save('stale')).ok).toBe(true);
+      expect((await saver.save('fresh')).ok).toBe(true);
+      clock += 5 * 86_400_000;
+      expect((await saver.restore('fresh')).result).toBe('fresh');
+      clock += 3 * 86_400_000;
+      expect((await aging.prune(clock)).cache.unusedEntries).toBe(1);
+      expect((await saver.restore('stale')).result).toBeNull();
+      expect((await saver.restore('fresh')).result).toBe('fresh');
+    } finally {
+      await aging.close();
+    }
+  });
 });

@@ -289,6 +289,31 @@ describe('a job that ended', () => {
   });
 });
 
+describe('uploads left hanging by a job that is still running', () => {
+  it('are pruned: a cache reservation idle for an hour, an artifact never finalized for a day', async () => {
+    const idle = await job({ runId: '10', jobId: 'idle' });
+    const id = await reserve(idle, 'left-hanging', 10);
+    await patch(idle, id, 'bytes 0-4/*', 'hello');
+    const response = await idle.json(`${TWIRP}/CreateArtifact`, { ...ids(idle), name: 'never-finalized', version: 4 });
+    const { signed_upload_url: url } = (await response.json()) as { signed_upload_url: string };
+    await idle.call(`${url}&comp=block&blockid=AAAA`, { method: 'PUT', body: 'partial', token: null });
+    const parts = async () => {
+      const [cache, artifacts] = await Promise.all(['cache', 'artifacts'].map((s) => listFiles(join(root, 'services', s, 'parts'))));
+      return { cache: cache!, artifacts: artifacts! };
+    };
+
+    let report = await services.prune(Date.now() + 30 * 60_000);
+    expect(report.cache.abandonedReservations).toBe(0);
+    report = await services.prune(Date.now() + 2 * 3_600_000);
+    expect(report.cache.abandonedReservations).toBe(1);
+    expect((await parts()).cache).not.toContain(`${id}.part`);
+    expect((await parts()).artifacts.length).toBeGreaterThan(0);
+    report = await services.prune(Date.now() + 25 * 3_600_000);
+    expect(report.artifacts.abandonedUploads).toBe(1);
+    expect((await parts()).artifacts).toEqual([]);
+  });
+});
+
 async function listFiles(dir: string, base = dir): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinImages } from '../src/config/catalog.ts';
 import { runJob, type JobRequest, type RunSteps } from '../src/job/run-job.ts';
 import { RunnerServices, type JobServices } from '../src/services/runner-services.ts';
+import { FALLBACK_GUEST_PORTS } from '../src/ssh/forward.ts';
 import type { Guest } from '../src/ssh/guest.ts';
 import { jobFromYaml, logIn, stepsOf } from './support/job-fixture.ts';
 import { identity } from './support/services-harness.ts';
@@ -90,6 +91,7 @@ jobs:
         run: |
           case "$ACTIONS_CACHE_URL" in http://127.0.0.1:*/) ;; *) echo "unexpected ACTIONS_CACHE_URL $ACTIONS_CACHE_URL"; exit 1;; esac
           port=\${ACTIONS_CACHE_URL#http://127.0.0.1:}; port=\${port%/}
+          echo "guest port $port"
           body='hello from the guest'
           reserved=$(wget -qO- ${AUTH} --header 'Content-Type: application/json' \\
             --post-data '{"key":"from-guest","version":"tunnel-v1","cacheSize":20}' "\${ACTIONS_CACHE_URL}_apis/artifactcache/caches")
@@ -110,6 +112,10 @@ jobs:
     const saveLog = await readFile(saved.logPath, 'utf8');
     expect(saved.conclusion, saveLog).toBe('success');
     expect(saveLog).toMatch(/upload: HTTP\/1\.1 204/);
+    // dropbear chose the port itself (port 0): no fixed fallback was needed.
+    const guestPort = Number(/guest port (\d+)/.exec(saveLog)?.[1]);
+    expect(guestPort).toBeGreaterThan(1024);
+    expect(FALLBACK_GUEST_PORTS).not.toContain(guestPort);
     expect(saveLog).toContain('committed');
     expect(services.cache.totalBytes()).toBe(20);
 

@@ -5,7 +5,7 @@
  * place only when complete, so a half-written blob never looks finished.
  */
 import { createReadStream, constants as fsConstants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -99,22 +99,11 @@ function safeId(id: number): number {
 /**
  * Write a request body into `path` at `offset`, creating the file if needed and leaving other
  * ranges alone (concurrent chunks of one upload write side by side). The body must be exactly
- * `length` bytes: more is cut off at once, less is an error.
+ * `length` bytes: more is refused, less is an error.
  */
 export async function writeAt(path: string, offset: number, length: number, body: Readable): Promise<void> {
   const file = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT, 0o600);
-  let received = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (received + chunk.length <= length) await writeAll(file, chunk, offset + received);
-      received += chunk.length;
-      if (received > length + DISCARD_LIMIT) body.destroy();
-    }
-  } catch (error) {
-    if (received <= length) throw interrupted(error, received);
-  } finally {
-    await file.close();
-  }
+  const received = await copyBody(file, body, offset, length).finally(() => file.close());
   if (received > length) throw new BodyLengthError(`the body is longer than the ${length} bytes its range announces`);
   if (received !== length) throw new BodyLengthError(`the body ended after ${received} of the ${length} bytes its range announces`);
 }
@@ -122,19 +111,23 @@ export async function writeAt(path: string, offset: number, length: number, body
 /** Write a whole body to a new file, refusing more than maxBytes. Returns the size. */
 export async function writeNew(path: string, body: Readable, maxBytes: number): Promise<number> {
   const file = await open(path, 'w', 0o600);
+  const received = await copyBody(file, body, 0, maxBytes).finally(() => file.close());
+  if (received > maxBytes) throw new BodyTooLargeError(`the body is larger than the ${maxBytes} bytes allowed`);
+  return received;
+}
+
+/** Copy at most `limit` bytes of the body to the file at `offset`; returns how many bytes the body had. */
+async function copyBody(file: FileHandle, body: Readable, offset: number, limit: number): Promise<number> {
   let received = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (received + chunk.length <= maxBytes) await writeAll(file, chunk, received);
+      if (received + chunk.length <= limit) await writeAll(file, chunk, offset + received);
       received += chunk.length;
-      if (received > maxBytes + DISCARD_LIMIT) body.destroy();
+      if (received > limit + DISCARD_LIMIT) body.destroy();
     }
   } catch (error) {
-    if (received <= maxBytes) throw interrupted(error, received);
-  } finally {
-    await file.close();
+    if (received <= limit) throw interrupted(error, received);
   }
-  if (received > maxBytes) throw new BodyTooLargeError(`the body is larger than the ${maxBytes} bytes allowed`);
   return received;
 }
 
@@ -179,7 +172,7 @@ export async function syncFile(path: string): Promise<void> {
   }
 }
 
-async function writeAll(file: Awaited<ReturnType<typeof open>>, chunk: Buffer, position: number): Promise<void> {
+async function writeAll(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < chunk.length) {
     const { bytesWritten } = await file.write(chunk, done, chunk.length - done, position + done);

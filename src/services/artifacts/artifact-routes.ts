@@ -63,64 +63,58 @@ export function artifactRoutes(deps: ArtifactRoutesDeps): Hono<ServicesEnv> {
   };
   const origin = (c: Context) => new URL(c.req.url).origin;
 
-  app.post('/CreateArtifact', async (c) => {
-    const body = await readJson(c, createRequest);
-    if (!body.ok) return refused(c, body);
-    const job = c.var.job;
-    const mine = ownJob(job, body.value);
-    if (!mine.ok) return refused(c, mine);
+  /**
+   * One Twirp method: the body checked against its schema, and its backend ids against the
+   * connection's job (`job`: this very job; `run`: any job of its run).
+   */
+  const method = <S extends z.ZodType<BackendIds>>(
+    name: string,
+    schema: S,
+    scope: 'job' | 'run',
+    handle: (c: Context<ServicesEnv>, body: z.output<S>, job: JobContext) => Promise<Response> | Response,
+  ) =>
+    app.post(`/${name}`, async (c) => {
+      const body = await readJson(c, schema);
+      if (!body.ok) return refused(c, body);
+      const job = c.var.job;
+      const allowed = scope === 'job' ? ownJob(job, body.value) : ownRun(job, body.value);
+      if (!allowed.ok) return refused(c, allowed);
+      return handle(c, body.value, job);
+    });
+
+  method('CreateArtifact', createRequest, 'job', async (c, body, job) => {
     let expiresAt: number | undefined;
-    if (body.value.expires_at) {
-      expiresAt = Date.parse(body.value.expires_at);
+    if (body.expires_at) {
+      expiresAt = Date.parse(body.expires_at);
       if (Number.isNaN(expiresAt)) return refused(c, refuse(400, 'expires_at is not an RFC 3339 time'));
     }
-    const created = await store.create(job, body.value.name, { expiresAt, contentType: body.value.mime_type ?? undefined });
+    const created = await store.create(job, body.name, { expiresAt, contentType: body.mime_type ?? undefined });
     if (!created.ok) return refused(c, created);
     return c.json({ ok: true, signed_upload_url: artifactUploadUrl(key, origin(c), created.id) });
   });
 
-  app.post('/FinalizeArtifact', async (c) => {
-    const body = await readJson(c, finalizeRequest);
-    if (!body.ok) return refused(c, body);
-    const job = c.var.job;
-    const mine = ownJob(job, body.value);
-    if (!mine.ok) return refused(c, mine);
-    const finalized = store.finalize(job, body.value.name, body.value.size, body.value.hash ?? undefined);
+  method('FinalizeArtifact', finalizeRequest, 'job', (c, body, job) => {
+    const finalized = store.finalize(job, body.name, body.size, body.hash ?? undefined);
     if (!finalized.ok) return refused(c, finalized);
-    log.info({ job: job.id, artifact: body.value.name, size: body.value.size }, 'artifact uploaded');
+    log.info({ job: job.id, artifact: body.name, size: body.size }, 'artifact uploaded');
     return c.json({ ok: true, artifact_id: String(finalized.id) });
   });
 
-  app.post('/ListArtifacts', async (c) => {
-    const body = await readJson(c, listRequest);
-    if (!body.ok) return refused(c, body);
-    const job = c.var.job;
-    const run = ownRun(job, body.value);
-    if (!run.ok) return refused(c, run);
-    const found = store.list(job.run, { name: body.value.name_filter ?? undefined, id: body.value.id_filter ?? undefined });
+  method('ListArtifacts', listRequest, 'run', (c, body, job) => {
+    const found = store.list(job.run, { name: body.name_filter ?? undefined, id: body.id_filter ?? undefined });
     return c.json({ artifacts: found.map((artifact) => describe(job, artifact)) });
   });
 
-  app.post('/GetSignedArtifactURL', async (c) => {
-    const body = await readJson(c, byNameRequest);
-    if (!body.ok) return refused(c, body);
-    const job = c.var.job;
-    const run = ownRun(job, body.value);
-    if (!run.ok) return refused(c, run);
-    const artifact = store.find(job.run, body.value.name);
-    if (!artifact) return refused(c, refuse(404, `no artifact named "${body.value.name}" in this run (expired, deleted, or never finalized)`));
+  method('GetSignedArtifactURL', byNameRequest, 'run', (c, body, job) => {
+    const artifact = store.find(job.run, body.name);
+    if (!artifact) return refused(c, refuse(404, `no artifact named "${body.name}" in this run (expired, deleted, or never finalized)`));
     return c.json({ signed_url: artifactDownloadUrl(key, origin(c), artifact) });
   });
 
-  app.post('/DeleteArtifact', async (c) => {
-    const body = await readJson(c, byNameRequest);
-    if (!body.ok) return refused(c, body);
-    const job = c.var.job;
-    const run = ownRun(job, body.value);
-    if (!run.ok) return refused(c, run);
-    const deleted = await store.delete(job.run, body.value.name);
+  method('DeleteArtifact', byNameRequest, 'run', async (c, body, job) => {
+    const deleted = await store.delete(job.run, body.name);
     if (!deleted.ok) return refused(c, deleted);
-    log.info({ job: job.id, artifact: body.value.name }, 'artifact deleted');
+    log.info({ job: job.id, artifact: body.name }, 'artifact deleted');
     return c.json({ ok: true, artifact_id: String(deleted.id) });
   });
 
