@@ -4,12 +4,17 @@
  * without saying which port it bound, or refusing forwarding altogether. The tiny guest's
  * dropbear is exercised for real in vm-services-tunnel.test.ts.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectSsh, type SshClient } from '../src/ssh/connect.ts';
+import { RunnerServices } from '../src/services/runner-services.ts';
 import { FALLBACK_GUEST_PORTS, ForwardError, forwardGuestPort } from '../src/ssh/forward.ts';
+import { identity } from './support/services-harness.ts';
 
 const { Server, utils } = ssh2;
 type Connection = Parameters<ConstructorParameters<typeof Server>[1] & {}>[0];
@@ -77,6 +82,14 @@ function upperCaser(stream: Duplex): void {
   stream.on('data', (chunk: Buffer) => stream.write(chunk.toString().toUpperCase()));
 }
 
+async function waitFor(condition: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function roundTrip(stream: Duplex, text: string): Promise<string> {
   const answer = new Promise<string>((resolve) => stream.once('data', (chunk: Buffer) => resolve(chunk.toString())));
   stream.write(text);
@@ -110,6 +123,31 @@ describe('forwarding a guest port to forgevm', () => {
     const forward = await forwardGuestPort(server.client, upperCaser);
     expect(forward.port).toBe(FALLBACK_GUEST_PORTS[0]);
     expect(server.requests.slice(0, 3)).toEqual(['tcpip-forward 0', 'cancel-tcpip-forward 0', `tcpip-forward ${FALLBACK_GUEST_PORTS[0]}`]);
+  });
+
+  it("serves a job's services over the forwarded channels, several requests per connection (keep-alive)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fvm-forward-services-'));
+    const services = await RunnerServices.open({ dir });
+    try {
+      const job = services.openJob(identity());
+      const server = await sshd((port) => (port === 0 ? 41_300 : port));
+      const forward = await forwardGuestPort(server.client, (stream) => job.accept(stream));
+      const token = job.env(forward.port).ACTIONS_RUNTIME_TOKEN;
+      const channel = await server.connectFromGuest(forward.port);
+      let received = '';
+      channel.on('data', (chunk: Buffer) => (received += chunk.toString()));
+      const ask = `GET /_apis/artifactcache/cache?keys=k&version=v HTTP/1.1\r\nHost: 127.0.0.1:${forward.port}\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+      channel.write(ask);
+      await waitFor(() => /^HTTP\/1\.1 204 /m.test(received));
+      channel.write(ask.replace('keys=k', 'keys=other'));
+      await waitFor(() => received.match(/^HTTP\/1\.1 204 /gm)?.length === 2);
+      expect(received).not.toMatch(/connection: close/i);
+      await job.close();
+      await waitFor(() => channel.destroyed || !channel.readable);
+    } finally {
+      await services.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('says what to change when the server forwards nothing', async () => {
