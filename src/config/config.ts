@@ -56,6 +56,8 @@ export interface Config {
   artifacts: { retentionDays: number; maxBytes: number };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
+  /** Web root `uses: owner/repo@ref` is fetched from, without trailing slash (default https://github.com). */
+  actions: { url: string };
 }
 
 export class ConfigError extends Error {
@@ -89,6 +91,7 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
   { name: 'FORGEVM_CACHE_MAX_BYTES', path: ['cache', 'maxBytes'], number: true },
   { name: 'FORGEVM_ARTIFACT_RETENTION_DAYS', path: ['artifacts', 'retentionDays'], number: true },
+  { name: 'FORGEVM_ACTIONS_URL', path: ['actions', 'url'] },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -118,6 +121,7 @@ const hints: Record<string, string> = {
   'artifacts.retentionDays': 'set artifacts.retentionDays (or FORGEVM_ARTIFACT_RETENTION_DAYS) to whole days, e.g. 90',
   'artifacts.maxBytes': 'set artifacts.maxBytes to bytes, e.g. 10737418240 for 10 GiB',
   images: 'see the images: section in the documentation',
+  'actions.url': 'set actions.url (or FORGEVM_ACTIONS_URL) to the web root actions come from, e.g. https://github.com or https://code.forgejo.org',
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -291,5 +295,6 @@ export function loadConfig(options: LoadConfigOptions): Config {
     cache: c.cache,
     artifacts: c.artifacts,
     images: images.catalog,
+    actions: { url: c.actions.url.replace(/\/+$/, '') },
   };
 }

@@ -126,6 +126,11 @@ export const fileSchema = z
       })
       .strict()
       .default({ retentionDays: DEFAULT_ARTIFACT_RETENTION_DAYS, maxBytes: DEFAULT_ARTIFACT_MAX_BYTES }),
+    /** Where `uses: owner/repo@ref` is fetched from (Forgejo's DEFAULT_ACTIONS_URL); full-URL `uses:` name their own host. */
+    actions: z
+      .object({ url: httpUrl.default('https://github.com') })
+      .strict()
+      .default({ url: 'https://github.com' }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })

@@ -12,6 +12,8 @@ export interface StateDir {
   logs: string;
   /** Per-repository git caches for the forge worker. */
   repos: string;
+  /** Fetched actions: `<host>/<owner>/<repo>/<sha>/` trees and a bare git cache per repository. */
+  actions: string;
   /** Cached KVM probe result. */
   accelCache: string;
 }
@@ -29,6 +31,7 @@ export function stateDir(root: string = defaultStateRoot()): StateDir {
     jobs: join(root, 'jobs'),
     logs: join(root, 'logs'),
     repos: join(root, 'repos'),
+    actions: join(root, 'actions'),
     accelCache: join(root, 'accel.json'),
   };
 }
