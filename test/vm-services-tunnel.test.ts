@@ -4,16 +4,16 @@
  * clients would), and an isolated guest (QEMU restrict=on: nothing but the SSH forward) restores
  * it. Both only ever talk to 127.0.0.1 inside the guest.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinImages } from '../src/config/catalog.ts';
 import { runJob, type JobRequest, type RunSteps } from '../src/job/run-job.ts';
 import { RunnerServices, type JobServices } from '../src/services/runner-services.ts';
 import { FALLBACK_GUEST_PORTS } from '../src/ssh/forward.ts';
 import type { Guest } from '../src/ssh/guest.ts';
+import { gitRepo } from './support/forgevm-cli.ts';
 import { jobFromYaml, logIn, stepsOf } from './support/job-fixture.ts';
 import { identity } from './support/services-harness.ts';
 import { jobFolders, qemuProcessesUnder, vmHarness, type VmHarness } from './support/vm-harness.ts';
@@ -27,13 +27,7 @@ let services: RunnerServices;
 beforeAll(async () => {
   const { builtin: _, ...tiny } = builtinImages.tiny!;
   h = await vmHarness({ 'tiny-isolated': { ...tiny, network: 'isolated' } });
-  const dir = await mkdtemp(join(tmpdir(), 'fvm-repo-'));
-  const git = (...args: string[]) => execa('git', args, { cwd: dir });
-  await git('init', '-q', '-b', 'main');
-  await writeFile(join(dir, 'README'), 'services\n');
-  await git('add', '.');
-  await git('-c', 'user.name=t', '-c', 'user.email=t@e', 'commit', '-q', '-m', 'first');
-  repo = { dir, sha: (await git('rev-parse', 'HEAD')).stdout.trim() };
+  repo = await gitRepo({ README: 'services\n' });
   logs = await mkdtemp(join(tmpdir(), 'fvm-logs-'));
   servicesDir = await mkdtemp(join(tmpdir(), 'fvm-services-'));
   services = await RunnerServices.open({ dir: servicesDir });
