@@ -7,7 +7,7 @@ import type { ActionFetcher, ForgeGitCredential } from '../actions/fetch.ts';
 import type { JobLog } from '../log/job-log.ts';
 import type { GithubContext, NeedsEntry, PlannedJob } from '../workflow/model.ts';
 import type { JobResult } from './result.ts';
-import { runJob, type Engine } from './run-job.ts';
+import { runJob, type Engine, type GuestServices } from './run-job.ts';
 import { runSteps } from './steps.ts';
 import { checkoutFetchDepth } from './checkout-step.ts';
 import { actionLoader } from './action-loader.ts';
@@ -25,6 +25,8 @@ export interface PlannedJobRequest {
   secrets?: Record<string, string>;
   /** Where remote actions come from: the host's action cache, and the run's forge credential. */
   actions?: { fetcher: ActionFetcher; forge?: ForgeGitCredential };
+  /** The job's cache and artifact services (src/services), reached through an SSH forward. */
+  services?: GuestServices;
   workspace: WorkspaceSource;
   repoName: string;
   log: JobLog;
@@ -47,6 +49,7 @@ export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promi
     signal: request.signal,
     onVmStarted: request.onVmStarted,
     onConsole: request.onConsole,
+    ...(request.services ? { services: request.services } : {}),
     runSteps: (guest, log, layout, signal) =>
       runSteps(
         guest,
@@ -64,6 +67,7 @@ export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promi
             actionsDir: posix.join(layout.tempDir, '_actions'),
             ...(request.actions ? { fetcher: request.actions.fetcher, ...(request.actions.forge ? { forge: request.actions.forge } : {}) } : {}),
             node: layout.node,
+            serviceEnv: () => layout.servicesEnv,
             log: (line) => log.meta(line),
           }),
           workspace: layout.workspace,
