@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { resolveImage, type ImageCatalog } from '../config/catalog.ts';
+import { labelAliases, resolveImage, type ImageCatalog } from '../config/catalog.ts';
 import { DEFAULT_WORKFLOW_FOLDERS, directorySource, gitCommitSource, isWorkflowPath, loadWorkflows, parseAndResolve, type LoadedWorkflows } from './load.ts';
 import type { PlannedWorkflow, Workflow, WorkflowProblem } from './model.ts';
 import { parseWorkflow } from './parse.ts';
@@ -205,7 +205,7 @@ export async function validateCommand(opts: ValidateOptions, out: (s: string) =>
   }
   problems.push(...loaded.problems);
   const warnings = opts.catalog ? labelWarnings(loaded.workflows, catalogLabels(opts.catalog)) : [];
-  const byFile = [...new Set([...problems, ...warnings].map((p) => p.file))];
+  const byFile = [...new Set([...opts.files, ...[...problems, ...warnings].map((p) => p.file)])];
   const all = [...problems, ...warnings].sort((a, b) => byFile.indexOf(a.file) - byFile.indexOf(b.file) || a.line - b.line || a.column - b.column);
   for (const problem of all) out(formatProblem(problem));
   const warned = warnings.length > 0 ? `, ${warnings.length} warning(s)` : '';
@@ -224,7 +224,7 @@ function catalogLabels(catalog: ImageCatalog): LabelCatalog {
       return false;
     }
   };
-  return { labels: Object.keys(catalog), has };
+  return { labels: [...Object.keys(catalog), ...Object.keys(labelAliases).filter(has)], has };
 }
 
 /** runs-on warnings for these workflows and every workflow they call, each file once. */

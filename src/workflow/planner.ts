@@ -231,17 +231,15 @@ function instanceContexts(contexts: Contexts, instance: JobInstance): Contexts {
 /**
  * Expands one job into its instances: matrix combinations, evaluated `runs-on` and display name.
  * `contexts` holds github, inputs, vars and (at run time) needs. A matrix that cannot be expanded
- * yields one instance whose displayName says why (matrixProblem gives the reason to fail it).
+ * yields one instance (matrixProblem gives the reason to fail it).
  * `frame`: the call the job runs in, if any; it prefixes the key and display name.
  */
 export function expandJob(workflow: Workflow, job: JobDef, contexts: Contexts, frame?: CallFrame): JobInstance[] {
   let combos: MatrixCombination[];
-  let matrixError: string | undefined;
   try {
     combos = matrixCombinations(job, contexts);
-  } catch (err) {
-    combos = [{}];
-    matrixError = (err as Error).message;
+  } catch {
+    combos = [{}]; // the planner and the graph runner fail the job with matrixProblem's reason
   }
   if (combos.length === 0) combos = [{}];
   const total = combos.length;
@@ -272,11 +270,10 @@ export function expandJob(workflow: Workflow, job: JobDef, contexts: Contexts, f
     const name = job.name !== undefined ? evaluateOrRaw(job.name, scoped) : job.id;
     // GitHub appends the matrix values unless the name already uses an expression.
     const suffixed = label && !(job.name ?? '').includes('${{') ? `${name} (${label})` : name;
-    const shown = matrixError ? `${suffixed} (matrix error: ${matrixError})` : suffixed;
     return {
       ...draft,
       key: frame ? `${frame.key} / ${key}` : key,
-      displayName: frame ? `${frame.displayName} / ${shown}` : shown,
+      displayName: frame ? `${frame.displayName} / ${suffixed}` : suffixed,
       runsOn: evaluateOrRaw(job.runsOn, scoped),
     };
   });
