@@ -80,7 +80,7 @@ describe('validating a call', () => {
   });
   it('reports a missing called file, one that is not callable, and one with problems (under its own name)', async () => {
     expect(await problemsOf({ [CI]: caller('    uses: ./.github/workflows/nope.yml\n') })).toEqual([
-      `${CI}:4:11: jobs.build.uses: ./.github/workflows/nope.yml does not exist at this commit; the path is relative to the repository root`,
+      `${CI}:4:11: jobs.build.uses: ./.github/workflows/nope.yml: no such file in the repository (at the commit being built); the path is relative to the repository root`,
     ]);
     expect(await problemsOf({ [CI]: caller(`    uses: ./${BUILD}\n`), [BUILD]: 'on: push\njobs:\n  a:\n    runs-on: tiny\n    steps: [{run: x}]\n' })).toEqual([
       `${CI}:4:11: jobs.build.uses: ${BUILD} cannot be called: its on: does not list workflow_call`,

@@ -86,7 +86,7 @@ class CallResolver {
       }
       const target = await this.#load(call.path);
       if (!target) {
-        this.#problem(file.path, call.pos, `${at}: ${call.uses} does not exist at this commit; the path is relative to the repository root`);
+        this.#problem(file.path, call.pos, `${at}: ${call.uses}: no such file in the repository (at the commit being built); the path is relative to the repository root`);
         continue;
       }
       if (!target.workflow) continue; // not even a mapping: its own problems say why, and #propagateInvalid marks this call
