@@ -368,6 +368,9 @@ describe('jobs that call a reusable workflow', () => {
     expect(problemsOf(caller('    uses: ./scripts/build.sh\n'))).toEqual(['4:11: jobs.call.uses: "./scripts/build.sh" is not a workflow file; name a .yml or .yaml file']);
     expect(problemsOf(caller('    uses: ./../other/x.yml\n'))).toEqual(['4:11: jobs.call.uses: "./../other/x.yml" leaves the repository']);
     expect(problemsOf(caller('    uses: ./x.yml\n    secrets: all\n'))).toEqual(['5:14: jobs.call.secrets must be "inherit" or a mapping of secret names to values']);
+    expect(problemsOf(caller('    uses: build.yml\n'))).toEqual(['4:11: jobs.call.uses: "build.yml" is not a reusable workflow reference; write ./path/to/workflow.yml (a file of this repository)']);
+    expect(problemsOf(caller('    uses: ./${{ matrix.w }}.yml\n'))).toEqual(['4:11: jobs.call.uses: "./${{ matrix.w }}.yml" holds an expression; the called workflow must be a literal path']);
+    expect(problemsOf(caller('    uses: https://codeberg.org/o/r/.forgejo/workflows/x.yml@v1\n'))[0]).toMatch(/^4:11: jobs\.call\.uses: reusable workflows from other repositories/);
   });
   it('checks with: and secrets: expressions with the contexts GitHub allows there', () => {
     expect(problemsOf(caller('    uses: ./x.yml\n    with: {a: "${{ steps.s.outputs.o }}"}\n    secrets: {t: "${{ env.T }}"}\n'))).toEqual([
