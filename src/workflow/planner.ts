@@ -171,8 +171,9 @@ function planCall(workflow: Workflow, job: JobDef, contexts: Contexts, parent: C
     const inner: Contexts = { github: contexts.github, vars: contexts.vars, needs: {}, ...(frame.inputs ? { inputs: frame.inputs } : {}) };
     const members = planJobs(called, inner, frame);
     if (decision.runs) return members;
-    const reason = `calling job "${job.id}": ${decision.reason}`;
-    return members.map((p) => ({ instance: p.instance, decision: decision.runs ? p.decision : { ...decision, reason } }));
+    // The call does not run: neither does any of its jobs, for the caller's reason.
+    const denied: JobDecision = { ...decision, reason: `calling job "${job.id}": ${decision.reason}` };
+    return members.map((p) => ({ instance: p.instance, decision: denied }));
   });
 }
 
