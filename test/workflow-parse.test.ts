@@ -287,12 +287,12 @@ describe('step uses: and with:', () => {
     expect(
       problemsOf(steps('uses: actions/setup-node', 'uses: actions/setup-node@', "uses: actions/${{ matrix.x }}@v1", 'uses: ./../elsewhere', 'uses: ./.github/workflows/build.yml', 'uses: just-a-name@v1')),
     ).toEqual([
-      '6:15: jobs.build.steps[0].uses: "actions/setup-node" has no version; write owner/repo@ref, where ref is a tag, branch or commit SHA',
-      '7:15: jobs.build.steps[1].uses: "actions/setup-node@" has an empty version; write owner/repo@ref, where ref is a tag, branch or commit SHA',
+      '6:15: jobs.build.steps[0].uses: "actions/setup-node": a remote action needs a version: actions/setup-node@<tag, branch or SHA> (local actions start with "./")',
+      '7:15: jobs.build.steps[1].uses: "actions/setup-node@": has an empty version after "@"',
       '8:15: jobs.build.steps[2].uses: "actions/${{ matrix.x }}@v1" holds an expression; GitHub resolves actions before the job runs, so uses: must be literal',
-      '9:15: jobs.build.steps[3].uses: "./../elsewhere" leaves the repository; a local action must be a folder inside it',
+      '9:15: jobs.build.steps[3].uses: "./../elsewhere": a local action must stay inside the workspace (the path climbs out with "..")',
       '10:15: jobs.build.steps[4].uses: "./.github/workflows/build.yml" is a workflow, not an action; call a reusable workflow from a job (jobs.<id>.uses), not from a step',
-      '11:15: jobs.build.steps[5].uses: "just-a-name@v1" is not an action reference; write owner/repo@ref, where ref is a tag, branch or commit SHA, owner/repo/path@ref, a full URL, or ./path for an action in this repository',
+      '11:15: jobs.build.steps[5].uses: "just-a-name@v1": names no repository; expected ./path, owner/repo@ref, owner/repo/path@ref, https://host/owner/repo@ref or docker://image',
     ]);
   });
   it('reports a docker action once per workflow, at its first step, with how many more use it', () => {

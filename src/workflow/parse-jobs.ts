@@ -3,7 +3,7 @@ import { isMap, isScalar, isSeq } from 'yaml';
 import { expandMatrix, MatrixError } from './matrix.ts';
 import type { JobDef, Strategy } from './model.ts';
 import { parseCallSecrets, parseCallUses, parseCallWith, parseEnvironment } from './parse-job-call.ts';
-import { ID_PATTERN, newStepsContext, parseSteps, type StepsContext } from './parse-steps.ts';
+import { ID_PATTERN, JOB_STEP_RULES, newStepsContext, parseSteps, type StepsContext } from './parse-steps.ts';
 import { checkCondition, checkExpressions, checkStringMap, parseConcurrency, parseDefaults } from './parse-values.ts';
 import { CALL_JOB_KEYS, JOB_KEYS, SCOPES, UNSUPPORTED_JOB_KEYS } from './schema.ts';
 import { type AnyNode, didYouMean, type YamlReader } from './yaml-reader.ts';
@@ -112,7 +112,7 @@ function parseJob(r: YamlReader, id: string, keyNode: AnyNode, node: AnyNode, st
       }
       case 'steps':
         sawSteps = true;
-        job.steps = parseSteps(r, value, at, stepsContext);
+        job.steps = parseSteps(r, value, at, JOB_STEP_RULES, stepsContext);
         break;
       case 'environment': {
         const environment = parseEnvironment(r, value, at);

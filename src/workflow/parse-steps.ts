@@ -1,12 +1,25 @@
-/** `jobs.<id>.steps`: each step's keys, its `uses:` form and `with:` values. */
-import { isScalar } from 'yaml';
+/**
+ * Steps: a job's `steps`, and a composite action's `runs.steps` (src/actions/manifest.ts): each
+ * step's keys, its `uses:` form and `with:` values.
+ */
+import { isScalar, type YAMLMap } from 'yaml';
+import { parseActionRef } from '../actions/reference.ts';
 import type { StepDef, WorkflowProblem } from './model.ts';
 import { checkCondition, checkExpressions, checkStringMap } from './parse-values.ts';
-import { SCOPES, STEP_KEYS } from './schema.ts';
+import { type ExpressionScope, SCOPES, STEP_KEYS } from './schema.ts';
 import { type AnyNode, didYouMean, isNullScalar, type YamlReader } from './yaml-reader.ts';
 
 export const ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
-const NAME_PART = /^[A-Za-z0-9_.-]+$/;
+
+/** What differs between a job's steps and a composite action's `runs.steps`. */
+export interface StepRules {
+  scope: ExpressionScope;
+  ifScope: ExpressionScope;
+  /** Composite action: the action loader checks `uses:`, and the keys GitHub forbids there are reported. */
+  composite: boolean;
+}
+
+export const JOB_STEP_RULES: StepRules = { scope: SCOPES.step, ifScope: SCOPES.stepIf, composite: false };
 
 /**
  * Per-workflow memory of the parse: a docker action is reported once per workflow, at its first
@@ -20,14 +33,14 @@ export function newStepsContext(): StepsContext {
   return { dockerActions: new Map() };
 }
 
-export function parseSteps(r: YamlReader, node: AnyNode, where: string, context: StepsContext): StepDef[] {
+export function parseSteps(r: YamlReader, node: AnyNode, where: string, rules: StepRules = JOB_STEP_RULES, context: StepsContext = newStepsContext()): StepDef[] {
   const seq = r.seq(node, where);
   if (!seq) return [];
   if (seq.items.length === 0) r.problem(seq, `${where} is empty; a job needs at least one step`);
   const steps: StepDef[] = [];
   const ids = new Set<string>();
   seq.items.forEach((item, index) => {
-    const step = parseStep(r, item as AnyNode, `${where}[${index}]`, index, context);
+    const step = parseStep(r, item as AnyNode, `${where}[${index}]`, index, rules, context);
     if (!step) return;
     if (step.id !== undefined) {
       if (ids.has(step.id)) r.problemAt(step.pos, `${where}[${index}]: duplicate step id "${step.id}"`);
@@ -38,11 +51,11 @@ export function parseSteps(r: YamlReader, node: AnyNode, where: string, context:
   return steps;
 }
 
-function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, context: StepsContext): StepDef | undefined {
+function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, rules: StepRules, context: StepsContext): StepDef | undefined {
   const map = r.map(node, where);
   if (!map) return undefined;
   const step: StepDef = { index, with: {}, env: {}, continueOnError: false, pos: r.pos(map) };
-  const scope = SCOPES.step;
+  const scope = rules.scope;
   for (const { key, keyNode, value } of r.entries(map, where)) {
     const at = `${where}.${key}`;
     const str = () => {
@@ -67,7 +80,7 @@ function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, c
         const s = r.string(value, at);
         if (s !== undefined) {
           step.if = s;
-          checkCondition(r, value, s, SCOPES.stepIf, at);
+          checkCondition(r, value, s, rules.ifScope, at);
         }
         break;
       }
@@ -80,7 +93,7 @@ function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, c
         const s = r.string(value, at);
         if (s === undefined) break;
         step.uses = s;
-        checkUses(r, value, s, where, context);
+        if (!rules.composite) checkUses(r, value, s, where, context);
         break;
       }
       case 'with':
@@ -122,7 +135,18 @@ function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, c
   if (hasRun && hasUses) r.problem(map, `${where} has both "run" and "uses"; a step does one or the other`);
   if (!hasRun && !hasUses) r.problem(map, `${where} has neither "run" nor "uses"`);
   if (!hasUses && map.has('with')) r.problem(map, `${where} has "with" but no "uses"`);
+  if (rules.composite) checkCompositeStep(r, map, where);
   return step;
+}
+
+/** GitHub's action schema: `shell` is required on run steps, and some job-step keys do not exist. */
+function checkCompositeStep(r: YamlReader, map: YAMLMap, where: string): void {
+  const key = (name: string) => map.items.find((pair) => isScalar(pair.key) && pair.key.value === name)?.key ?? map;
+  if (map.has('run') && !map.has('shell')) r.problem(map, `${where} has "run" but no "shell"; composite actions must name the shell of each run step (e.g. shell: bash)`);
+  if (map.has('timeout-minutes')) r.problem(key('timeout-minutes'), `${where}.timeout-minutes is not allowed in a composite action's steps`);
+  if (map.has('uses')) {
+    for (const name of ['shell', 'working-directory']) if (map.has(name)) r.problem(key(name), `${where}.${name} is only allowed on run steps`);
+  }
 }
 
 /**
@@ -147,48 +171,28 @@ function withValues(r: YamlReader, node: AnyNode, at: string): Record<string, st
 }
 
 function checkUses(r: YamlReader, node: AnyNode, uses: string, where: string, context: StepsContext): void {
-  if (uses.startsWith('docker://')) {
-    const seen = context.dockerActions.get(uses);
-    if (seen) {
-      seen.others += 1;
-      seen.problem.message = `${seen.first} (and ${seen.others} more step${seen.others === 1 ? '' : 's'} of this workflow)`;
-      return;
-    }
-    const first = `${where}: docker actions (uses: ${uses}) are not supported by forgevm; run the tool in a "run:" step instead (the VM is yours to install it in)`;
-    r.problem(node, first);
-    context.dockerActions.set(uses, { problem: r.problems[r.problems.length - 1]!, first, others: 0 });
+  if (uses.includes('${{')) {
+    r.problem(node, `${where}.uses: "${uses}" holds an expression; GitHub resolves actions before the job runs, so uses: must be literal`);
     return;
   }
-  const problem = actionFormProblem(uses);
-  if (problem) r.problem(node, `${where}.uses: ${problem}`);
-}
-
-/**
- * Checks the shape of a step's `uses:` (GitHub's forms: `./path`, `owner/repo[/path]@ref`,
- * `https://host/owner/repo[/path]@ref`). Only the shape: the step executor parses the reference
- * fully when it resolves and fetches the action.
- */
-function actionFormProblem(uses: string): string | undefined {
-  if (uses.includes('${{')) return `"${uses}" holds an expression; GitHub resolves actions before the job runs, so uses: must be literal`;
-  if (uses.trim() === '') return 'is empty; name an action (owner/repo@ref or ./path)';
-  if (uses.startsWith('./')) {
-    const segments = uses.slice(2).split('/');
-    if (segments.includes('..')) return `"${uses}" leaves the repository; a local action must be a folder inside it`;
-    if (/^\.(github|forgejo|gitea|forgevm)\/workflows\/[^/]+\.ya?ml$/.test(uses.slice(2))) {
-      return `"${uses}" is a workflow, not an action; call a reusable workflow from a job (jobs.<id>.uses), not from a step`;
-    }
-    return uses.slice(2).replace(/\/+$/, '') === '' ? `"${uses}" names the repository root; point at the action's folder` : undefined;
+  if (/^\.\/\.(github|forgejo|gitea|forgevm)\/workflows\/[^/]+\.ya?ml$/.test(uses)) {
+    r.problem(node, `${where}.uses: "${uses}" is a workflow, not an action; call a reusable workflow from a job (jobs.<id>.uses), not from a step`);
+    return;
   }
-  const url = /^https?:\/\/[^/\s]+\/(.*)$/.exec(uses);
-  const reference = url ? url[1]! : uses;
-  const at = reference.lastIndexOf('@');
-  const version = 'write owner/repo@ref, where ref is a tag, branch or commit SHA';
-  if (at < 0) return `"${uses}" has no version; ${version}`;
-  if (at === reference.length - 1) return `"${uses}" has an empty version; ${version}`;
-  const parts = reference.slice(0, at).split('/');
-  if (parts.length < 2 || !NAME_PART.test(parts[0]!) || !NAME_PART.test(parts[1]!)) {
-    return `"${uses}" is not an action reference; ${version}, owner/repo/path@ref, a full URL, or ./path for an action in this repository`;
+  // The form only: the step executor resolves and fetches what the reference names.
+  const parsed = parseActionRef(uses);
+  if (!parsed.ok) {
+    r.problem(node, `${where}.${parsed.error}`);
+    return;
   }
-  if (parts.slice(2).some((p) => p === '' || p === '..')) return `"${uses}" has an empty or ".." path segment`;
-  return undefined;
+  if (parsed.ref.kind !== 'docker') return;
+  const seen = context.dockerActions.get(uses);
+  if (seen) {
+    seen.others += 1;
+    seen.problem.message = `${seen.first} (and ${seen.others} more step${seen.others === 1 ? '' : 's'} of this workflow)`;
+    return;
+  }
+  const first = `${where}: docker actions (uses: ${uses}) are not supported by forgevm; run the tool in a "run:" step instead (the VM is yours to install it in)`;
+  r.problem(node, first);
+  context.dockerActions.set(uses, { problem: r.problems[r.problems.length - 1]!, first, others: 0 });
 }
