@@ -69,7 +69,7 @@ program
     action(async (files: string[]) => {
       const { validateCommand } = await import('../workflow/commands.ts');
       const config = cliConfig(globals());
-      return validateCommand({ repoDir: process.cwd(), files, folders: config.workflowDirs }, out);
+      return validateCommand({ repoDir: process.cwd(), files, folders: config.workflowDirs, catalog: config.images }, out);
     }),
   );
 
