@@ -165,7 +165,7 @@ describe('the delivery writer thread', () => {
     const path = join(freshDir(), 'empty.db');
     new Database(path).close();
     const writer = new DeliveryWriter({ path, durable: true });
-    const row = { id: 'x', forge: 'github', event: 'push', action: null, dedupeKey: null, normalized: '{}', payload: '{}', receivedAt: '', status: 'pending', updatedAt: '' };
+    const row = { id: 'x', forge: 'github', event: 'push', action: null, dedupeKey: null, normalized: '{}', repo: null, payload: '{}', receivedAt: '', status: 'pending', updatedAt: '' };
     await expect(writer.insert(row)).rejects.toThrow(/^store: the delivery writer thread failed: .*no such table: deliveries.*; restart forgevm$/);
     expect(writer.healthy).toBe(false);
     await expect(writer.insert(row)).rejects.toThrow(/restart forgevm/);
