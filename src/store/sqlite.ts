@@ -574,6 +574,7 @@ export class SqliteStore implements Store {
   }
 
   async health(): Promise<StoreHealth> {
+    if (this.#closed) return { ok: false, reason: 'store: closed (forgevm is stopping)' };
     const cached = this.#health;
     if (cached && Date.now() - cached.at < HEALTH_CACHE_MS) return cached.result;
     const result = this.#checkHealth();
