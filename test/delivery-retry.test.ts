@@ -84,7 +84,7 @@ describe('failure classification', () => {
     const port = await closedPort();
     const stop = new AbortController();
     // Retries 3 times, 1 s, 4 s and 9 s apart: ~14 s without the signal.
-    const clients = new GithubClients({ appId: 1, privateKey: TEST_APP_KEYS.privateKey, apiUrl: `http://127.0.0.1:${port}`, throttle: { enabled: false }, log: quiet, signal: stop.signal });
+    const clients = new GithubClients({ appId: 1, privateKey: TEST_APP_KEYS.privateKey, apiUrl: `http://127.0.0.1:${port}`, throttle: { enabled: false }, retry: { retries: 3 }, log: quiet, signal: stop.signal });
     const started = performance.now();
     const pending = clients.forInstallation(1).rest.repos.get({ owner: 'a', repo: 'b' }).catch((e: unknown) => e);
     setTimeout(() => stop.abort(new Error('forgevm is stopping')), 1_500);

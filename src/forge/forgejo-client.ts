@@ -1,6 +1,6 @@
 /**
  * The few Forgejo/Gitea API calls forgevm needs (API v1, `Authorization: token …`): commit
- * statuses, repository contents, PR files. Retries 5xx and network errors a few times; every
+ * statuses, repository contents, PR files. Retries 5xx and network errors once; every
  * failure is logged as one line.
  */
 import { describeNetworkError } from './api-failure.ts';
@@ -56,7 +56,8 @@ export class ForgejoClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, allow404 = false): Promise<T | undefined> {
-    const retries = this.options.retries ?? 3;
+    // One quick retry for a blip; the worker retries the whole delivery later with backoff.
+    const retries = this.options.retries ?? 1;
     const label = `${method} ${path.split('?')[0]}`;
     const url = `${this.apiUrl}${path}`;
     const signal = this.options.signal;

@@ -3,7 +3,7 @@
  * lane (`throttle.id`), 5xx retries, and installation tokens that are renewed before they expire
  * (a job can outlive the one-hour token).
  *
- * Waiting stays short here: a rate limit that asks for more than `maxInlineWaitSeconds` fails
+ * Waiting stays short here: one quick retry of a 5xx or network error, a rate limit that asks for more than `maxInlineWaitSeconds` fails
  * the call (the worker retries the whole delivery at the time the forge named), and `signal`
  * ends every call in flight and every retry wait at once (shutdown).
  */
@@ -35,7 +35,21 @@ function attemptLog(octokit: CoreOctokit): void {
   });
 }
 
-const ThrottledOctokit = Octokit.plugin(attemptLog, throttling, retry);
+/**
+ * The installation-token request that auth-app makes for a call goes through this Octokit's
+ * hooks again, nested in that call, and inherits its retry count: retried inside each retry of
+ * the call, with waits growing 1, 4, 9… s, one at a time in throttling's auth lane (a refused
+ * connection then held every delivery for minutes). Registered after the retry plugin (outside
+ * it), this makes the token request fail at once: the call it serves is what gets retried.
+ */
+function noNestedTokenRetry(octokit: CoreOctokit): void {
+  octokit.hook.wrap('request', (request, options) => {
+    if (/\/access_tokens$/.test(options.url)) options.request = { ...options.request, retries: 0, retryCount: 0 } as typeof options.request;
+    return request(options);
+  });
+}
+
+const ThrottledOctokit = Octokit.plugin(attemptLog, throttling, retry, noNestedTokenRetry);
 
 /** Anything with pino's string-message methods. */
 export interface ForgeLogger {
@@ -178,7 +192,9 @@ export class GithubClients {
         error: (m: string) => (REQUEST_LOG_LINE.test(m) ? log.debug?.(m) : log.error(m)),
       },
       ...(signal ? { request: { signal } } : {}),
-      retry: { ...this.options.retry },
+      // One quick retry for a blip; a forge that stays down fails the call, and the worker
+      // retries the whole delivery later with backoff (a delivery slot is not held meanwhile).
+      retry: { retries: 1, ...this.options.retry },
       throttle: {
         id: lane,
         ...this.options.throttle,

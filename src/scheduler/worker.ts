@@ -108,7 +108,7 @@ export interface WorkerOptions {
    */
   forgeCalls?: AbortController;
   forgeCallGraceMs?: number;
-  /** `stop()` waits this long (default 6 s) for deliveries and jobs to wind down, then returns anyway. */
+  /** `stop()` waits this long (default 5 s) for deliveries and jobs to wind down, then returns anyway. */
   stopGraceMs?: number;
 }
 
@@ -212,7 +212,7 @@ export class Worker {
     const abortCalls = () => forgeCalls?.abort(new Error('forgevm is stopping'));
     const callTimer = setTimeout(abortCalls, this.#opts.forgeCallGraceMs ?? 2_000);
     let graceTimer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<false>((resolve) => (graceTimer = setTimeout(() => resolve(false), this.#opts.stopGraceMs ?? 6_000)));
+    const graceOver = new Promise<false>((resolve) => (graceTimer = setTimeout(() => resolve(false), this.#opts.stopGraceMs ?? 5_000)));
     const settled = (async () => {
       await this.#loop;
       await this.idle();

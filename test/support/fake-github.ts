@@ -87,6 +87,9 @@ export class FakeGithub {
   #failures: InjectedFailure[] = [];
   #nextCheckRunId = 1000;
   #server?: Listening;
+  #port?: number;
+  /** An outage in progress: every API and git request answers 502. */
+  #badGateway = false;
 
   constructor(options: FakeGithubOptions = {}) {
     this.appId = options.appId ?? 4242;
@@ -96,8 +99,8 @@ export class FakeGithub {
   }
 
   get url(): string {
-    if (!this.#server) throw new Error('FakeGithub is not started: call start() first');
-    return this.#server.url;
+    if (this.#port === undefined) throw new Error('FakeGithub is not started: call start() first');
+    return `http://127.0.0.1:${this.#port}`;
   }
 
   get privateKey(): string {
@@ -105,8 +108,27 @@ export class FakeGithub {
   }
 
   async start(): Promise<this> {
-    this.#server = await listen(this.app);
+    this.#server = await listen(this.app, this.#port ?? 0);
+    this.#port = Number(new URL(this.#server.url).port);
     return this;
+  }
+
+  /**
+   * An outage: `refuse` stops listening (connections are refused, as when GitHub is unreachable),
+   * `502` answers every request with 502 Bad Gateway. `comeBack()` ends it, at the same address.
+   */
+  async goDown(mode: 'refuse' | '502'): Promise<void> {
+    if (mode === '502') {
+      this.#badGateway = true;
+      return;
+    }
+    await this.#server?.close();
+    this.#server = undefined;
+  }
+
+  async comeBack(): Promise<void> {
+    this.#badGateway = false;
+    if (!this.#server) await this.start();
   }
 
   async stop(): Promise<void> {
@@ -166,6 +188,12 @@ export class FakeGithub {
 
   #routes(): void {
     const app = this.app;
+
+    app.use('*', async (c, next) => {
+      if (!this.#badGateway) return next();
+      this.requests.push({ method: c.req.method, path: c.req.path, auth: 'outage', at: Date.now() });
+      return c.json({ message: 'Server Error' }, 502);
+    });
 
     // Git smart HTTP: /<owner>/<name>.git/...; the token is the Basic-auth password.
     app.use('*', async (c, next) => {
