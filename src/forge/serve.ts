@@ -121,7 +121,13 @@ export async function serveCommand(options: ServeOptions = {}): Promise<ServeHan
       await store.close();
     })());
   if (options.handleSignals ?? true) {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        logger.warn({ signal }, `received ${signal} again while stopping; exiting now`);
+        process.exit(1);
+      }
+      signalled = true;
       const started = performance.now();
       logger.info({ signal }, `received ${signal}`);
       // The worker bounds its own wind-down; this bounds everything else (a store that hangs).
@@ -134,8 +140,10 @@ export async function serveCommand(options: ServeOptions = {}): Promise<ServeHan
         process.exit(0);
       });
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // `on`, not `once`: execa's exit hook (signal-exit) re-raises a signal that no other listener
+    // holds anymore, which killed forgevm mid-stop whenever a QEMU child was running.
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   }
   return { ...running, config, store, logger, stop };
 }

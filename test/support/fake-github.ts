@@ -90,6 +90,8 @@ export class FakeGithub {
   #port?: number;
   /** An outage in progress: every API and git request answers 502. */
   #badGateway = false;
+  /** A stall in progress: every request waits for comeBack() before it is answered. */
+  #stall?: { promise: Promise<void>; release: () => void };
 
   constructor(options: FakeGithubOptions = {}) {
     this.appId = options.appId ?? 4242;
@@ -115,11 +117,18 @@ export class FakeGithub {
 
   /**
    * An outage: `refuse` stops listening (connections are refused, as when GitHub is unreachable),
-   * `502` answers every request with 502 Bad Gateway. `comeBack()` ends it, at the same address.
+   * `502` answers every request with 502 Bad Gateway, `stall` accepts requests and answers none
+   * until it ends. `comeBack()` ends it, at the same address.
    */
-  async goDown(mode: 'refuse' | '502'): Promise<void> {
+  async goDown(mode: 'refuse' | '502' | 'stall'): Promise<void> {
     if (mode === '502') {
       this.#badGateway = true;
+      return;
+    }
+    if (mode === 'stall') {
+      let release = () => {};
+      const promise = new Promise<void>((resolve) => (release = resolve));
+      this.#stall = { promise, release };
       return;
     }
     await this.#server?.close();
@@ -128,6 +137,8 @@ export class FakeGithub {
 
   async comeBack(): Promise<void> {
     this.#badGateway = false;
+    this.#stall?.release();
+    this.#stall = undefined;
     if (!this.#server) await this.start();
   }
 
@@ -190,6 +201,10 @@ export class FakeGithub {
     const app = this.app;
 
     app.use('*', async (c, next) => {
+      if (this.#stall) {
+        this.requests.push({ method: c.req.method, path: c.req.path, auth: 'stalled', at: Date.now() });
+        await this.#stall.promise;
+      }
       if (!this.#badGateway) return next();
       this.requests.push({ method: c.req.method, path: c.req.path, auth: 'outage', at: Date.now() });
       return c.json({ message: 'Server Error' }, 502);
