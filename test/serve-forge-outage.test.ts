@@ -187,6 +187,12 @@ describe('forgevm serve while GitHub is down', () => {
     expect(first.output()).toMatch(/job \d+ \(Codertocat\/outage-vm soak\) interrupted by the shutdown; the next start concludes it|still winding down when the stop grace ended/);
     await waitFor('QEMU gone with the server', async () => (await qemuProcessesUnder(h.stateRoot)).length === 0, 15_000);
 
+    // A delivery received two months ago: the restarted server's delivery retention (30 days) deletes it.
+    const db = new Database(join(h.stateRoot, 'forgevm.db'));
+    const longAgo = new Date(Date.now() - 60 * 86_400_000).toISOString();
+    db.prepare(`INSERT INTO deliveries (id, forge, event, normalized, payload, received_at, status, updated_at) VALUES ('ancient', 'github', 'ping', '{"kind":"ping"}', '{}', ?, 'ignored', ?)`).run(longAgo, longAgo);
+    db.close();
+
     await github.comeBack();
     const second = await serve();
     await waitFor('the late push concluded', () => github.runsFor(cheapRepo).find((r) => r.head_sha === cheapSha && r.status === 'completed'), 60_000).catch(withOutput(second));
@@ -203,6 +209,8 @@ describe('forgevm serve while GitHub is down', () => {
     expect(github.runsFor(vmRepo)).toHaveLength(1);
     expect(github.runsFor(cheapRepo).map((r) => [r.name, r.conclusion])).toEqual([['CI / build', 'skipped']]);
     expect(deliveries().find((d) => d.id === 'sigterm-late')).toMatchObject({ status: 'done' });
+    expect(deliveries().map((d) => d.id)).not.toContain('ancient');
+    expect(second.output()).toContain('pruned deliveries older than 30 days: 1 deleted, 0 kept without their payload');
     expect(github.validationErrors).toEqual([]);
 
     second.child.kill('SIGTERM');
