@@ -806,6 +806,7 @@ export class Worker {
         const result = signal.aborted
           ? resultWithoutSteps('cancelled', logPath, cancelReason() ?? `cancelled while fetching the commit (${messageOf(error)})`)
           : resultWithoutSteps('failure', logPath, messageOf(error));
+        release();
         // Stopping before any VM ran: back to queued, so the next start runs it.
         if (this.#stopping.signal.aborted) await store.transitionJob(job.id, 'in_progress', { status: 'queued', startedAt: null });
         else await this.#complete(access, run, started, result);
@@ -826,6 +827,9 @@ export class Worker {
           tail = new LiveTail(log, access.reporter, handle, (e) => this.#log.warn(`cannot update the log tail of job ${job.id}: ${messageOf(e)}`), this.#opts.progressIntervalMs);
         },
       });
+      // The VM is gone: its slot goes to the next job now, not after the report (which may wait
+      // for a forge that is down).
+      release();
       await tail?.stop();
       tail = undefined;
       await startReport;
