@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
 import { postGithubDelivery, waitFor } from './support/forge-e2e.ts';
-import { freePort, startServeProcess, type ServeProcess } from './support/serve-process.ts';
+import { freePort, startServeProcess, withServeOutput, type ServeProcess } from './support/serve-process.ts';
 import { qemuProcessesUnder, vmHarness, type VmHarness } from './support/vm-harness.ts';
 import { githubExample } from './support/webhooks.ts';
 
@@ -106,10 +106,6 @@ function jobs(): Array<{ display_name: string; status: string; conclusion: strin
   }
 }
 
-const withOutput = (p: ServeProcess) => (error: Error) => {
-  throw new Error(`${error.message}\n--- forgevm serve output ---\n${p.output()}`);
-};
-
 describe('forgevm serve while GitHub is down', () => {
   it('loses no push while GitHub refuses connections, then answers 502, then comes back', { timeout: 240_000 }, async () => {
     const repos = ['Codertocat/outage-a', 'Codertocat/outage-b', 'Codertocat/outage-c', 'Codertocat/outage-d'];
@@ -125,11 +121,11 @@ describe('forgevm serve while GitHub is down', () => {
       expect(answer.status, answer.body).toBe(202);
     }
     // Every delivery fails at least once, and is set aside for a retry rather than failed.
-    await waitFor('every delivery to fail once with the connection refused', () => deliveries().every((d) => d.failures >= 1 && /ECONNREFUSED/.test(d.last_error ?? '')), 60_000).catch(withOutput(server));
+    await waitFor('every delivery to fail once with the connection refused', () => deliveries().every((d) => d.failures >= 1 && /ECONNREFUSED/.test(d.last_error ?? '')), 60_000).catch(withServeOutput(server));
     expect(deliveries().map((d) => d.status).filter((s) => s !== 'pending' && s !== 'processing')).toEqual([]);
     await github.comeBack();
     await github.goDown('502');
-    await waitFor('a delivery to fail with 502', () => deliveries().some((d) => /Server Error/.test(d.last_error ?? '')), 60_000).catch(withOutput(server));
+    await waitFor('a delivery to fail with 502', () => deliveries().some((d) => /Server Error/.test(d.last_error ?? '')), 60_000).catch(withServeOutput(server));
     await github.comeBack();
     const back = performance.now();
 
@@ -137,7 +133,7 @@ describe('forgevm serve while GitHub is down', () => {
       'a concluded check run for every push',
       () => pushes.every((p) => github.runsFor(p.repo).some((r) => r.head_sha === p.sha && r.status === 'completed')),
       120_000,
-    ).catch(withOutput(server));
+    ).catch(withServeOutput(server));
     const recoveredMs = Math.round(performance.now() - back);
 
     for (const push of pushes) {
@@ -165,13 +161,13 @@ describe('forgevm serve while GitHub is down', () => {
     const first = await serve();
 
     expect((await postGithubDelivery(first.url, SECRET, 'push', 'sigterm-vm', pushPayload(vmRepo, slowSha))).status).toBe(202);
-    const vmRun = await waitFor('the VM job in progress', () => github.runsFor(vmRepo).find((r) => r.status === 'in_progress'), 300_000).catch(withOutput(first));
+    const vmRun = await waitFor('the VM job in progress', () => github.runsFor(vmRepo).find((r) => r.status === 'in_progress'), 300_000).catch(withServeOutput(first));
 
     // GitHub stalls: the late push's first call hangs in flight, as calls to an overloaded API do.
     await github.goDown('stall');
     const stalledAt = github.requests.length;
     expect((await postGithubDelivery(first.url, SECRET, 'push', 'sigterm-late', pushPayload(cheapRepo, cheapSha))).status).toBe(202);
-    await waitFor('a call for the late push in flight', () => github.requests.slice(stalledAt).some((r) => r.path.includes('outage-late')), 30_000).catch(withOutput(first));
+    await waitFor('a call for the late push in flight', () => github.requests.slice(stalledAt).some((r) => r.path.includes('outage-late')), 30_000).catch(withServeOutput(first));
     const signalled = performance.now();
     first.child.kill('SIGTERM');
     const code = await first.exited;
@@ -195,15 +191,8 @@ describe('forgevm serve while GitHub is down', () => {
 
     await github.comeBack();
     const second = await serve();
-    await waitFor('the late push concluded', () => github.runsFor(cheapRepo).find((r) => r.head_sha === cheapSha && r.status === 'completed'), 60_000).catch(withOutput(second));
-    const concluded = await waitFor(
-      'the interrupted VM job concluded',
-      () => {
-        const run = github.runsFor(vmRepo).find((r) => r.id === vmRun.id);
-        return run?.status === 'completed' ? run : undefined;
-      },
-      60_000,
-    ).catch(withOutput(second));
+    await waitFor('the late push concluded', () => github.runsFor(cheapRepo).find((r) => r.head_sha === cheapSha && r.status === 'completed'), 60_000).catch(withServeOutput(second));
+    const concluded = await waitFor('the interrupted VM job concluded', () => github.completedRun(vmRun.id), 60_000).catch(withServeOutput(second));
     expect(concluded.conclusion).toBe('failure');
     expect(`${concluded.output.title}\n${concluded.output.text}`).toMatch(/runner restarted/);
     expect(github.runsFor(vmRepo)).toHaveLength(1);

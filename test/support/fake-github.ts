@@ -173,6 +173,12 @@ export class FakeGithub {
     return this.checkRuns.filter((r) => r.repo === fullName);
   }
 
+  /** The check run `id` once it is completed (for waitFor), else undefined. */
+  completedRun(id: number): FakeCheckRun | undefined {
+    const run = this.checkRuns.find((r) => r.id === id);
+    return run?.status === 'completed' ? run : undefined;
+  }
+
   #verifyJwt(header: string | undefined): boolean {
     const m = header?.match(/^Bearer\s+([\w-]+)\.([\w-]+)\.([\w-]+)$/i);
     if (!m) return false;
