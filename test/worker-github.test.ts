@@ -261,6 +261,30 @@ describe('worker with GitHub', () => {
     expect(github.runsFor('acme/app')).toHaveLength(3);
   });
 
+  it('resumes a delivery that failed halfway through creating its checks without making any twice', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    const fake = engine();
+    const w = worker(fake, { retryPolicy: { baseMs: 10, maxMs: 20, giveUpMs: 60_000 } });
+    // The first check is made; the second one fails (twice: the client retries once).
+    github.failNext('POST', /check-runs$/, 502, {}, { message: 'Bad Gateway' }, 2, 1);
+    await deliver('halfway', pushEvent(sha));
+    await w.processNext();
+    expect(await store.getDelivery('halfway')).toMatchObject({ status: 'pending', failures: 1 });
+    expect(github.runsFor('acme/app').map((r) => r.name)).toEqual(['CI / build']);
+    expect(await store.listRunsByDelivery('halfway')).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50));
+    await runAll(w);
+    expect(await store.getDelivery('halfway')).toMatchObject({ status: 'done' });
+    expect(github.runsFor('acme/app').map((r) => [r.name, r.conclusion])).toEqual([
+      ['CI / build', 'success'],
+      ['CI / Unit tests', 'failure'],
+      ['CI / deploy', 'skipped'],
+    ]);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test']);
+    expect(await store.listRunsByDelivery('halfway')).toHaveLength(1);
+    expect(github.validationErrors).toEqual([]);
+  });
+
   it('refuses to re-run a job whose push lost its payload to retention, and says why', async () => {
     const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
     const fake = engine();

@@ -48,6 +48,8 @@ interface InjectedFailure {
   headers: Record<string, string>;
   body: Record<string, unknown>;
   times: number;
+  /** Matching requests still let through before the failures start. */
+  after: number;
 }
 
 export interface FakeGithubOptions {
@@ -159,9 +161,9 @@ export class FakeGithub {
     this.permissions.set(`${fullName}:${user}`, permission);
   }
 
-  /** The next `times` requests matching method + path get this error response. */
-  failNext(method: string, path: RegExp, status: number, headers: Record<string, string> = {}, body: Record<string, unknown> = { message: 'injected failure' }, times = 1): void {
-    this.#failures.push({ method, path, status, headers, body, times });
+  /** The next `times` requests matching method + path get this error response (after letting `after` of them through). */
+  failNext(method: string, path: RegExp, status: number, headers: Record<string, string> = {}, body: Record<string, unknown> = { message: 'injected failure' }, times = 1, after = 0): void {
+    this.#failures.push({ method, path, status, headers, body, times, after });
   }
 
   /** Revoke every token (the next API call with an old token gets 401). */
@@ -258,7 +260,8 @@ export class FakeGithub {
       if (auth === 'bad' || auth === 'none') return c.json({ message: 'Bad credentials' }, 401);
 
       const failure = this.#failures.find((f) => f.method === method && f.path.test(path));
-      if (failure) {
+      if (failure && failure.after > 0) failure.after -= 1;
+      else if (failure) {
         failure.times -= 1;
         if (failure.times <= 0) this.#failures.splice(this.#failures.indexOf(failure), 1);
         return c.json(failure.body, failure.status as 400, failure.headers);
