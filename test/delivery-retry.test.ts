@@ -60,7 +60,9 @@ describe('failure classification', () => {
     github.failNext('GET', /check-runs\/1$/, 403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }, { message: 'API rate limit exceeded' });
     expect(classifyFailure(await call(), now)).toMatchObject({ kind: 'transient', retryAfterMs: reset * 1000 - now + 1000 });
     github.failNext('GET', /check-runs\/1$/, 403, {}, { message: 'You have exceeded a secondary rate limit' });
-    expect(classifyFailure(await call())).toMatchObject({ kind: 'transient' });
+    expect(classifyFailure(await call())).toMatchObject({ kind: 'transient', retryAfterMs: 60_000 });
+    github.failNext('GET', /check-runs\/1$/, 429, {}, { message: 'Too many requests' });
+    expect(classifyFailure(await call())).toMatchObject({ kind: 'transient', retryAfterMs: 60_000 });
 
     expect(classifyFailure(await call())).toEqual({ kind: 'permanent', reason: expect.stringMatching(/Not Found/) });
     github.failNext('GET', /check-runs\/1$/, 422, {}, { message: 'Validation Failed' });

@@ -34,6 +34,9 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/** A rate limit that names no time to wait: GitHub asks for at least a minute. */
+const RATE_LIMIT_WAIT_MS = 60_000;
+
 interface ErrorShape {
   name?: string;
   message?: string;
@@ -124,9 +127,10 @@ export function classifyFailure(error: unknown, now: number = Date.now()): Failu
       if (status === 500 && e.response === undefined && describeNetworkError(e) !== undefined) break;
       const retryAfterMs = waitAsked(e.response?.headers, now);
       const wait = retryAfterMs !== undefined ? { retryAfterMs } : {};
-      if (status >= 500 || status === 429 || status === 408) return { kind: 'transient', reason, ...wait };
-      // GitHub answers 403 for primary and secondary rate limits.
-      if (status === 403 && isRateLimit(e)) return { kind: 'transient', reason, ...wait };
+      if (status >= 500 || status === 408) return { kind: 'transient', reason, ...wait };
+      // GitHub answers 403 (or 429) for primary and secondary rate limits; without a time to wait
+      // for, its documentation asks for at least a minute.
+      if (status === 429 || (status === 403 && isRateLimit(e))) return { kind: 'transient', reason, retryAfterMs: retryAfterMs ?? RATE_LIMIT_WAIT_MS };
       return { kind: 'permanent', reason };
     }
     if (e.status === 0) return { kind: 'transient', reason }; // ForgejoApiError: no response at all

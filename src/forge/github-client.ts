@@ -3,9 +3,10 @@
  * lane (`throttle.id`), 5xx retries, and installation tokens that are renewed before they expire
  * (a job can outlive the one-hour token).
  *
- * Waiting stays short here: one quick retry of a 5xx or network error, a rate limit that asks for more than `maxInlineWaitSeconds` fails
- * the call (the worker retries the whole delivery at the time the forge named), and `signal`
- * ends every call in flight and every retry wait at once (shutdown).
+ * Waiting stays short here: one quick retry of a 5xx or network error; a rate limit that asks for
+ * more than `maxInlineWaitSeconds` fails the call (the worker retries the whole delivery at the
+ * time the forge named); and `signal` ends every call in flight and every retry wait at once
+ * (shutdown).
  */
 import { createAppAuth } from '@octokit/auth-app';
 import { retry } from '@octokit/plugin-retry';
