@@ -57,8 +57,12 @@ export interface Config {
   logRetentionDays: number;
   /** SQLite `synchronous` for the store: FULL unless the operator chose speed over power-loss safety. */
   store: { synchronous: 'FULL' | 'NORMAL' };
+  /** The key for secrets at rest: its text, or a file holding it (absolute); both null: `<stateDir>/secrets.key`. */
+  secrets: { key: string | null; keyFile: string | null };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
+  /** Web root `uses: owner/repo@ref` is fetched from, without trailing slash (default https://github.com). */
+  actions: { url: string };
 }
 
 export class ConfigError extends Error {
@@ -93,6 +97,9 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_DELIVERY_CONCURRENCY', path: ['concurrency', 'deliveries'], number: true },
   { name: 'FORGEVM_DELIVERY_RETENTION_DAYS', path: ['deliveryRetentionDays'], number: true },
   { name: 'FORGEVM_WEBHOOK_BYTES_IN_FLIGHT', path: ['webhookBytesInFlight'], number: true },
+  { name: 'FORGEVM_SECRETS_KEY', path: ['secrets', 'key'] },
+  { name: 'FORGEVM_SECRETS_KEY_FILE', path: ['secrets', 'keyFile'] },
+  { name: 'FORGEVM_ACTIONS_URL', path: ['actions', 'url'] },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -121,7 +128,11 @@ const hints: Record<string, string> = {
   logCapBytes: 'give bytes, e.g. 104857600 for 100 MiB',
   logRetentionDays: 'set logRetentionDays (or FORGEVM_LOG_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep logs forever',
   'store.synchronous': 'set FORGEVM_STORE_SYNC to full (survives power loss) or normal (survives crashes, faster)',
+  'secrets.key': 'make one with: openssl rand -base64 32',
+  'secrets.keyFile': 'point FORGEVM_SECRETS_KEY_FILE at a file holding the key (mode 0600)',
+  secrets: 'keep one of FORGEVM_SECRETS_KEY (secrets.key) and FORGEVM_SECRETS_KEY_FILE (secrets.keyFile)',
   images: 'see the images: section in the documentation',
+  'actions.url': 'set actions.url (or FORGEVM_ACTIONS_URL) to the web root actions come from, e.g. https://github.com or https://code.forgejo.org',
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -295,6 +306,11 @@ export function loadConfig(options: LoadConfigOptions): Config {
     deliveryRetentionDays: c.deliveryRetentionDays,
     webhookBytesInFlight: c.webhookBytesInFlight,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
+    secrets: {
+      key: c.secrets.key ?? null,
+      keyFile: c.secrets.keyFile ? resolve(fromEnv.has('secrets.keyFile') ? cwd : baseDir, c.secrets.keyFile) : null,
+    },
     images: images.catalog,
+    actions: { url: c.actions.url.replace(/\/+$/, '') },
   };
 }

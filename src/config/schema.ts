@@ -4,6 +4,7 @@
  * setting's name and appends a hint.
  */
 import { z } from 'zod';
+import { parseKeyText } from '../secrets/key.ts';
 
 const required = (what: string) => (issue: { input: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`);
 
@@ -121,6 +122,23 @@ export const fileSchema = z
       .object({ synchronous: z.enum(['full', 'normal'], { error: 'must be full or normal' }).default('full') })
       .strict()
       .default({ synchronous: 'full' }),
+    /** Where the key that encrypts secrets comes from (src/secrets/key.ts); neither: `<stateDir>/secrets.key`. */
+    secrets: z
+      .object({
+        key: z
+          .string({ error: required('a string') })
+          .refine((v) => parseKeyText(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+          .optional(),
+        keyFile: nonEmpty.optional(),
+      })
+      .strict()
+      .refine((s) => s.key === undefined || s.keyFile === undefined, 'give the key or a key file, not both')
+      .default({}),
+    /** Where `uses: owner/repo@ref` is fetched from (Forgejo's DEFAULT_ACTIONS_URL); full-URL `uses:` name their own host. */
+    actions: z
+      .object({ url: httpUrl.default('https://github.com') })
+      .strict()
+      .default({ url: 'https://github.com' }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })

@@ -19,6 +19,8 @@ import type { Guest } from '../ssh/guest.ts';
 import { SshGuest } from '../ssh/session.ts';
 import type { AccelVerdict } from '../vm/accel.ts';
 import { consoleTail, followConsole } from '../vm/console.ts';
+import { guestNodeOnce } from '../vm/guest-node/ensure-in-guest.ts';
+import { ensureHostNode, guestNodeCacheIn } from '../vm/guest-node/host-cache.ts';
 import { requireFreeSpace } from '../vm/disk-space.ts';
 import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
 import { lookupImage } from '../vm/images.ts';
@@ -44,6 +46,12 @@ export interface Engine {
 export interface GuestLayout {
   workspace: string;
   tempDir: string;
+  /**
+   * The guest path of Node for JavaScript actions (/opt/forgevm/node/bin/node, or the image's own).
+   * Call it before running an action: the first call costs one command when the guest has Node,
+   * and uploads it when it does not; later calls cost nothing.
+   */
+  node: () => Promise<string>;
 }
 
 export type RunSteps = (guest: Guest, log: JobLog, layout: GuestLayout, signal: AbortSignal) => Promise<StepsOutcome>;
@@ -124,9 +132,17 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
       abort: vmGone.signal,
     });
     const home = vm.user === 'root' ? '/root' : `/home/${vm.user}`;
-    const layout: GuestLayout = { workspace: `${home}/work/${request.repoName}`, tempDir: '/tmp/forgevm' };
     // forgevm's own pid and env files stay apart from RUNNER_TEMP, which steps may empty.
     const guest = new SshGuest(ssh, vm.user, home, '/tmp/.forgevm-exec');
+    const layout: GuestLayout = {
+      workspace: `${home}/work/${request.repoName}`,
+      tempDir: '/tmp/forgevm',
+      node: guestNodeOnce(guest, {
+        imageNode: image.spec.node,
+        hostNode: () => ensureHostNode(guestNodeCacheIn(engine.imagesDir)),
+        log: (line) => request.log.meta(line),
+      }),
+    };
 
     // prepare
     stopConsole?.();
