@@ -6,7 +6,8 @@ import type { ForgeEvent, PullRequestEvent, PushEvent, CheckRunEvent, CheckSuite
 import { GithubClients, type ForgeLogger } from '../src/forge/github-client.ts';
 import { githubAccess } from '../src/scheduler/forge-access.ts';
 import { RunnerLimits } from '../src/scheduler/limits.ts';
-import { Worker, type WorkerOptions } from '../src/scheduler/worker.ts';
+import { Worker, type ExecuteJobRequest, type WorkerOptions } from '../src/scheduler/worker.ts';
+import { secretsForRun } from '../src/secrets/run-secrets.ts';
 import { SqliteStore } from '../src/store/sqlite.ts';
 import type { Store } from '../src/store/store.ts';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
@@ -169,6 +170,75 @@ describe('worker with GitHub', () => {
       ['CI / deploy', 'skipped'],
     ]);
     expect(lines.some((l) => /^cannot create the check for acme\/app CI \/ build: /.test(l))).toBe(true);
+  });
+
+  it("gives a push's jobs the repository's secrets and their service identity, puts ::error commands and artifacts on the check run", async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI.replace(/\n {2}test:[\s\S]*$/, '\n'), 'src/main.c': 'x\n' });
+    const calls: ExecuteJobRequest[] = [];
+    const w = worker(engine(), {
+      secretsFor: (event) => secretsForRun({ getSecrets: async (forge, repoName) => ({ TOKEN: `${forge}:${repoName}` }) }, event),
+      executeJob: async (request) => {
+        calls.push(request);
+        request.onVmStarted();
+        const start = request.log.size;
+        request.log.write('compiling\n');
+        return {
+          conclusion: 'failure',
+          steps: [{ name: 'make', outcome: 'failure', conclusion: 'failure', exitCode: 2, startedAt: new Date().toISOString(), durationMs: 5, log: { start, end: request.log.size } }],
+          outputs: {},
+          annotations: [
+            { level: 'failure', message: 'broken build', file: '/root/work/app/src/main.c', line: 7, title: 'lint' },
+            { level: 'warning', message: 'no file here' },
+          ],
+          artifacts: [{ name: 'dist', size: 3 * 1024 * 1024 }],
+          logPath: request.log.path,
+          startedAt: new Date().toISOString(),
+          durationMs: 5,
+        };
+      },
+    });
+    await deliver('d-secrets', pushEvent(sha));
+    await runAll(w);
+    expect(calls.map((c) => c.job.instance.key)).toEqual(['build']);
+    expect(calls[0]!.secrets).toEqual({ TOKEN: 'github:acme/app' });
+    expect(calls[0]!.identity).toMatchObject({ forge: 'github', repo: 'acme/app', jobId: 'build', ref: 'refs/heads/main', fork: false, runAttempt: 1 });
+    expect(calls[0]!.forge.serverUrl).toBe(githubAccess(new GithubClients({ appId: github.appId, privateKey: github.privateKey, apiUrl: github.url })).serverUrl);
+    const [build] = github.runsFor('acme/app');
+    expect(build!.annotations).toEqual([
+      { path: 'src/main.c', start_line: 7, end_line: 7, annotation_level: 'failure', message: 'broken build', title: 'lint' },
+      { path: '.forgevm/workflows/ci.yml', start_line: 1, end_line: 1, annotation_level: 'warning', message: 'no file here' },
+    ]);
+    expect(build!.output.summary).toContain('`dist` (3.0 MiB)');
+    expect(github.validationErrors).toEqual([]);
+  });
+
+  it('gives a fork pull request no secrets, and fails jobs with the reason when the secrets cannot be read', async () => {
+    github.repos.commit('acme/app', 'main', { 'README.md': 'base\n' });
+    const head = github.repos.commit('acme/app', 'pr-8', { '.forgevm/workflows/ci.yml': CI.replace(/\n {2}test:[\s\S]*$/, '\n') }, 'fork change', 'main');
+    github.setPull('acme/app', 8, 'main', head);
+    const fake = engine();
+    const w = worker(fake, { secretsFor: (event) => secretsForRun({ getSecrets: async () => ({ TOKEN: 'never' }) }, event) });
+    await deliver('pr-8', {
+      kind: 'pull_request', forge: 'github', action: 'opened', repo: repo(), number: 8, title: 'fix', headSha: head, headRef: 'feature',
+      headRepo: { fullName: 'friend/app', cloneUrl: 'https://github.test/friend/app.git' }, baseRef: 'main', baseSha: 'b'.repeat(40),
+      isFork: true, authorAssociation: 'COLLABORATOR', author: 'friend', actor: 'friend', installationId: 5,
+    });
+    await runAll(w);
+    expect(fake.calls.map((c) => [c.job.instance.key, c.secrets, c.identity.fork, c.identity.baseRef])).toEqual([['build', {}, true, 'refs/heads/main']]);
+
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI.replace(/\n {2}test:[\s\S]*$/, '\n') });
+    const broken = engine();
+    const w2 = worker(broken, {
+      secretsFor: async () => {
+        throw new Error('the secrets key does not match (key id abc); set FORGEVM_SECRETS_KEY to the key they were sealed with');
+      },
+    });
+    await deliver('d-badkey', pushEvent(sha));
+    await runAll(w2);
+    expect(broken.calls).toHaveLength(0);
+    const failed = github.runsFor('acme/app').at(-1)!;
+    expect(failed.conclusion).toBe('failure');
+    expect(failed.output.summary).toContain('cannot read the secrets of acme/app: the secrets key does not match');
   });
 
   it('holds fork PRs from outsiders until someone with write access approves that commit', async () => {

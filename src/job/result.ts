@@ -37,6 +37,8 @@ export interface JobResult {
   allowedFailure?: boolean;
   /** `::error`/`::warning`/`::notice` commands the steps printed (messages masked). */
   annotations?: CommandAnnotation[];
+  /** Artifacts of the run as the job left them (upload-artifact), for the check run. */
+  artifacts?: { name: string; size: number }[];
   /** Full job log on the host (step headers and output). */
   logPath: string;
   startedAt: string;

@@ -102,6 +102,7 @@ export function stepsSummary(result: JobResult): string {
     lines.push('No steps ran.');
     return lines.join('\n');
   }
+  const artifacts = artifactLines(result);
   lines.push('| Step | Outcome | Duration | Exit code |', '| --- | --- | --- | --- |');
   for (const step of result.steps) {
     let outcome = OUTCOME_MARK[step.outcome] ?? step.outcome;
@@ -111,7 +112,28 @@ export function stepsSummary(result: JobResult): string {
     const exit = step.exitCode === null ? '' : String(step.exitCode);
     lines.push(`| ${cell(step.name)} | ${outcome} | ${duration} | ${exit} |`);
   }
-  return lines.join('\n');
+  return [...lines, ...artifacts].join('\n');
+}
+
+/** The run's artifacts (upload-artifact), kept on the forgevm host: name and size. */
+function artifactLines(result: JobResult): string[] {
+  const artifacts = result.artifacts ?? [];
+  if (artifacts.length === 0) return [];
+  const shown = artifacts.slice(0, 50).map((a) => `- \`${cell(a.name)}\` (${formatBytes(a.size)})`);
+  const more = artifacts.length > 50 ? [`- … and ${artifacts.length - 50} more`] : [];
+  return ['', `**Artifacts of this run** (kept by forgevm; \`download-artifact\` in a later job gets them):`, ...shown, ...more];
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 /** Read at most `maxBytes` of the log slice [start, end), from its end (tail) or its start (head). */

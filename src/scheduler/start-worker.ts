@@ -3,6 +3,8 @@
  * configuration, the workflow planner and graph runner, and the VM engine.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { ActionFetcher } from '../actions/fetch.ts';
 import type { Config } from '../config/config.ts';
 import { ForgejoClient } from '../forge/forgejo-client.ts';
 import { GithubClients, type ForgeLogger } from '../forge/github-client.ts';
@@ -10,6 +12,9 @@ import type { Engine } from '../job/run-job.ts';
 import { runPlannedJob } from '../job/run-planned-job.ts';
 import { logForgeApiError, logJobState, type ForgeApiErrorLogLine, type Logger } from '../log/logger.ts';
 import type { Store } from '../store/store.ts';
+import { secretsForRun } from '../secrets/run-secrets.ts';
+import { openSecretStore } from '../secrets/store.ts';
+import { RunnerServices } from '../services/runner-services.ts';
 import { stateDir } from '../vm/state-dir.ts';
 import { sweepOrphans } from '../vm/sweep.ts';
 import { runJobGraph } from '../workflow/graph.ts';
@@ -28,21 +33,64 @@ export interface StartWorkerOptions {
   pollIntervalMs?: number;
 }
 
-export function engineExecutor(engine: Engine, config: Config): ExecuteJob {
-  return (request) =>
-    runPlannedJob(engine, {
-      // Store ids are unique per state folder; the suffix keeps a re-run's folder distinct.
-      id: `j${request.jobId}-${randomBytes(2).toString('hex')}`,
-      job: request.job,
-      needs: request.needs,
-      github: request.github,
-      workspace: request.workspace,
-      repoName: request.repoName,
-      log: request.log,
-      signal: request.signal,
-      defaultTimeoutMinutes: config.defaultTimeoutMinutes,
-      onVmStarted: request.onVmStarted,
-    });
+/** What jobs share across the process: the action cache and the cache/artifact services. */
+export interface JobResources {
+  fetcher: ActionFetcher;
+  services: RunnerServices;
+}
+
+export function engineExecutor(engine: Engine, config: Config, resources: JobResources): ExecuteJob {
+  return async (request) => {
+    const services = resources.services.openJob(request.identity);
+    try {
+      const result = await runPlannedJob(engine, {
+        // Store ids are unique per state folder; the suffix keeps a re-run's folder distinct.
+        id: `j${request.jobId}-${randomBytes(2).toString('hex')}`,
+        job: request.job,
+        needs: request.needs,
+        github: request.github,
+        secrets: request.secrets,
+        actions: { fetcher: resources.fetcher, forge: request.forge },
+        services,
+        workspace: request.workspace,
+        repoName: request.repoName,
+        log: request.log,
+        signal: request.signal,
+        defaultTimeoutMinutes: config.defaultTimeoutMinutes,
+        onVmStarted: request.onVmStarted,
+      });
+      const artifacts = await services.artifacts().catch(() => []);
+      return artifacts.length > 0 ? { ...result, artifacts: artifacts.map((a) => ({ name: a.name, size: a.size })) } : result;
+    } finally {
+      await services.close();
+    }
+  };
+}
+
+/** Opens what jobs share; `close` ends it. Services are pruned at start and every 6 hours. */
+export async function openJobResources(config: Config, log: Logger): Promise<JobResources & { close(): Promise<void> }> {
+  const dirs = stateDir(config.stateDir);
+  const fetcher = new ActionFetcher({ cacheRoot: dirs.actions, actionsUrl: config.actions.url });
+  const services = await RunnerServices.open({
+    dir: join(config.stateDir, 'services'),
+    cacheMaxBytes: config.cache.maxBytes,
+    cacheUnusedDays: config.cache.unusedDays,
+    artifactRetentionDays: config.artifacts.retentionDays,
+    artifactMaxBytes: config.artifacts.maxBytes,
+    log,
+  });
+  const prune = () => services.prune().catch((error: unknown) => log.warn(`pruning the cache and artifacts failed: ${(error as Error).message}`));
+  void prune();
+  const timer = setInterval(prune, 6 * 3_600_000);
+  timer.unref();
+  return {
+    fetcher,
+    services,
+    close: async () => {
+      clearInterval(timer);
+      await services.close();
+    },
+  };
 }
 
 export async function startWorker(options: StartWorkerOptions): Promise<Worker> {
@@ -55,6 +103,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<Worker> 
   };
   const onApiError = (line: ForgeApiErrorLogLine) => logForgeApiError(logger, line);
   const dirs = stateDir(config.stateDir);
+  const resources = await openJobResources(config, logger);
+  const secrets = openSecretStore(config);
   // Aborted by worker.stop() after a short grace: no forge call, retry or rate-limit wait outlives a shutdown.
   const forgeCalls = new AbortController();
   const signal = forgeCalls.signal;
@@ -71,7 +121,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<Worker> 
     loadWorkflows,
     plan: planWorkflows,
     runGraph: runJobGraph,
-    executeJob: engineExecutor(engine, config),
+    executeJob: engineExecutor(engine, config, resources),
+    secretsFor: (event) => secretsForRun(secrets, event),
+    onStopped: async () => {
+      await resources.close();
+      secrets.close();
+    },
     reapVms: async () => {
       await sweepOrphans(engine.jobsRoot);
     },

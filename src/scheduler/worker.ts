@@ -18,7 +18,10 @@ import type { JobResult } from '../job/result.ts';
 import type { WorkspaceSource } from '../job/workspace.ts';
 import { JobLog } from '../log/job-log.ts';
 import type { JobStateLogLine } from '../log/logger.ts';
-import { annotationsFromLog } from '../report/annotations.ts';
+import type { ForgeGitCredential } from '../actions/fetch.ts';
+import { annotationsFromLog, commandAnnotations } from '../report/annotations.ts';
+import type { JobIdentity } from '../services/job-identity.ts';
+import { secretsForJob } from '../workflow/call-secrets.ts';
 import { buildCheckOutput, type CheckOutput } from '../report/check-output.ts';
 import { LiveTail } from '../report/live-tail.ts';
 import type { Completion, ReportButton, ReportHandle, ReportTarget } from '../report/reporter.ts';
@@ -66,6 +69,12 @@ export interface ExecuteJobRequest {
   log: JobLog;
   signal: AbortSignal;
   onVmStarted(): void;
+  /** The job's `secrets` context (none for fork pull requests; a called workflow's as passed down). */
+  secrets: Record<string, string>;
+  /** The run's forge and its git credential, for actions hosted on that forge. */
+  forge: ForgeGitCredential;
+  /** Who the job is, for the cache and artifact services (scopes, the run's artifacts). */
+  identity: JobIdentity;
 }
 
 export type ExecuteJob = (request: ExecuteJobRequest) => Promise<JobResult>;
@@ -83,6 +92,10 @@ export interface WorkerOptions {
   plan: PlanFn;
   runGraph: GraphRunner;
   executeJob: ExecuteJob;
+  /** A run's secrets (src/secrets/run-secrets.ts); absent: runs get none. Throws a one-line reason. */
+  secretsFor?: (event: PushEvent | PullRequestEvent) => Promise<Record<string, string>>;
+  /** Called once the worker has stopped (closes what start-worker opened for it). */
+  onStopped?: () => Promise<void>;
   /** Kills VMs left by a crashed process (the engine's sweep). */
   reapVms: () => Promise<void>;
   limits: RunnerLimits;
@@ -223,6 +236,7 @@ export class Worker {
     clearTimeout(graceTimer);
     abortCalls();
     if (!done) this.#log.warn(`worker: ${this.#active.size} deliveries or jobs were still winding down when the stop grace ended; the next start takes them up`);
+    await this.#opts.onStopped?.().catch((error) => this.#log.warn(`worker: closing its resources failed: ${messageOf(error)}`));
   }
 
   /** Resolves when no delivery or job is being worked on. */
@@ -683,6 +697,29 @@ export class Worker {
 
     const base = { github, inputs: {}, vars: {} };
     const runSlot = await this.#enterConcurrency(run, pw.workflow.concurrency, base, this.#stopping.signal);
+    // Read once per run; a store that cannot be read fails the jobs with its reason instead of
+    // running them without the secrets they expect.
+    let runSecrets: Record<string, string> | Error = {};
+    try {
+      runSecrets = (await this.#opts.secretsFor?.(event)) ?? {};
+    } catch (error) {
+      runSecrets = new Error(`cannot read the secrets of ${run.repo}: ${messageOf(error)}`);
+    }
+    const run_ = {
+      secrets: runSecrets,
+      forge: { serverUrl: access.serverUrl, username: access.gitUsername, token: () => access.gitToken(run.installationId ?? undefined) },
+      identity: {
+        forge: run.forge,
+        repo: run.repo,
+        // Stable across re-run attempts, as GitHub's run id is: artifacts belong to the run.
+        runId: `${run.deliveryId ?? run.id}:${run.workflowFile}`,
+        runAttempt: run.attempt,
+        ref: github.ref,
+        ...(event.kind === 'pull_request' ? { baseRef: `refs/heads/${event.baseRef}` } : {}),
+        defaultBranch: event.repo.defaultBranch ?? 'main',
+        fork: event.kind === 'pull_request' && event.isFork,
+      },
+    };
 
     const runOne = async (pj: PlannedJob, needs: Record<string, NeedsEntry>, signal: AbortSignal): Promise<JobResult> => {
       const stored = replay.get(pj.instance.key);
@@ -694,7 +731,7 @@ export class Worker {
       const jobSlot = await this.#enterConcurrency(run, pj.instance.job.concurrency, jobContexts(pj, needs, base), signal);
       const jobSignal = eitherSignal(signal, jobSlot.signal);
       try {
-        return await this.#runJob(access, run, job, pj, needs, github, jobSignal.signal, { cloneUrl, fetchRef, branch, sha }, () => concurrencyReason(jobSlot.signal, runSlot.signal));
+        return await this.#runJob(access, run, job, pj, needs, github, jobSignal.signal, { cloneUrl, fetchRef, branch, sha }, () => concurrencyReason(jobSlot.signal, runSlot.signal), run_);
       } finally {
         jobSignal.dispose();
         jobSlot.release();
@@ -765,6 +802,7 @@ export class Worker {
     source: { cloneUrl: string; fetchRef: string; branch?: string; sha: string },
     /** Why the job was cancelled, when a concurrency group did it. */
     cancelReason: () => string | undefined,
+    runContext: { secrets: Record<string, string> | Error; forge: ForgeGitCredential; identity: Omit<JobIdentity, 'jobId'> },
   ): Promise<JobResult> {
     const { store, limits } = this.#opts;
     const logPath = join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`);
@@ -812,7 +850,20 @@ export class Worker {
         else await this.#complete(access, run, started, result);
         return result;
       }
+      let secrets: Record<string, string>;
+      try {
+        if (runContext.secrets instanceof Error) throw runContext.secrets;
+        secrets = secretsForJob(pj.instance, runContext.secrets, { github });
+      } catch (error) {
+        const result = resultWithoutSteps('failure', logPath, messageOf(error));
+        release();
+        await this.#complete(access, run, started, result);
+        return result;
+      }
       const result = await this.#opts.executeJob({
+        secrets,
+        forge: runContext.forge,
+        identity: { ...runContext.identity, jobId: pj.instance.key },
         jobId: job.id,
         job: pj,
         needs,
@@ -856,7 +907,11 @@ export class Worker {
     let annotations: Awaited<ReturnType<typeof annotationsFromLog>> = [];
     if (result.steps.length > 0) {
       try {
-        annotations = await annotationsFromLog(result.logPath, result.steps.map((s) => s.log), `*/work/${run.repo.split('/')[1]}`);
+        const workspace = `*/work/${run.repo.split('/')[1]}`;
+        annotations = [
+          ...commandAnnotations(result.annotations ?? [], workspace, run.workflowFile),
+          ...(await annotationsFromLog(result.logPath, result.steps.map((s) => s.log), workspace)),
+        ];
       } catch (error) {
         this.#log.warn(`cannot read annotations from ${result.logPath}: ${messageOf(error)}`);
       }
