@@ -37,8 +37,11 @@ program
   .option('--input <name=value>', 'workflow_dispatch input (repeatable)', collect, [])
   .option('-p, --max-parallel <n>', 'jobs to run at once', (v) => Number.parseInt(v, 10))
   .option('--json <file>', 'also write the results (run and job conclusions, steps) as JSON to this file')
+  .option('--console', "show each VM's serial console while it boots")
+  .option('-s, --secret <name>', 'a secret for the jobs, its value taken from the environment variable of that name (repeatable)', collect, [])
+  .option('--secret-file <file>', 'secrets as NAME=value lines (dotenv style)')
   .action(
-    action(async (options: { workflow?: string; job?: string; image?: string; event?: string; eventFile?: string; input: string[]; maxParallel?: number; json?: string }) => {
+    action(async (options: { workflow?: string; job?: string; image?: string; event?: string; eventFile?: string; input: string[]; maxParallel?: number; json?: string; console?: boolean; secret: string[]; secretFile?: string }) => {
       const { runCommand } = await import('./run.ts');
       const config = cliConfig(globals());
       const engine = await cliEngine(config);

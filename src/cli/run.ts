@@ -14,6 +14,12 @@ import type { Engine } from '../job/run-job.ts';
 import { runPlannedJob } from '../job/run-planned-job.ts';
 import { formatDuration } from '../job/duration.ts';
 import { stateDir } from '../vm/state-dir.ts';
+import { ActionFetcher } from '../actions/fetch.ts';
+import type { RunnerServices } from '../services/runner-services.ts';
+import { openConfiguredServices } from '../services/from-config.ts';
+import { secretsForJob } from '../workflow/call-secrets.ts';
+import { parseKeyValueFile } from '../job/env-files.ts';
+import { secretName } from '../secrets/names.ts';
 import { failureIsAllowed, runConclusion, runJobGraph } from '../workflow/graph.ts';
 import type { PlannedJob, Workflow } from '../workflow/model.ts';
 import { directorySource, loadWorkflows, parseAndResolve } from '../workflow/load.ts';
@@ -35,6 +41,10 @@ export interface RunOptions {
   json?: string;
   /** Show each VM's serial console while it boots. */
   console?: boolean;
+  /** `--secret NAME`: the value comes from the environment variable NAME (never from argv). */
+  secret?: string[];
+  /** `--secret-file FILE`: `NAME=value` lines. */
+  secretFile?: string;
 }
 
 /** What `--json FILE` writes: the run's conclusion and every job instance's result. */
@@ -82,44 +92,93 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
   for (const job of plan) if (job.decision.runs && !job.instance.runsOn.includes('${{')) resolveImage(config.images, job.instance.runsOn);
   if (repo.dirty) out(`note: uncommitted changes are not in the VM; the job runs commit ${repo.sha.slice(0, 12)}`);
 
-  const logsDir = stateDir(config.stateDir).logs;
+  const secrets = await localSecrets(options);
+  const dirs = stateDir(config.stateDir);
+  const logsDir = dirs.logs;
   const live = new LiveOutput(out, plan.filter((p) => p.decision.runs).length > 1);
   const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
-  const results = await runJobGraph(
-    plan,
-    async (job, needs, signal) => {
-      // Also here, not only on the plan: instances expanded after their needs finished are new.
-      if (options.image) job.instance.runsOn = options.image;
-      const id = `${runId}-${randomBytes(3).toString('hex')}`;
-      const log = new JobLog(join(logsDir, `${id}.log`), config.logCapBytes);
-      const detach = live.attach(job.instance.key, log);
-      try {
-        log.meta(`── ${job.instance.key} on ${job.instance.runsOn}`);
-        return await runPlannedJob(engine, {
-          id,
-          job,
-          needs,
-          github,
-          inputs: event.inputs ?? {},
-          workspace: { repoDir: repo.dir, sha: repo.sha, branch: repo.branch },
-          repoName: basename(repo.dir),
-          log,
-          signal,
-          defaultTimeoutMinutes: config.defaultTimeoutMinutes,
-          onConsole: options.console ? (chunk) => process.stderr.write(chunk) : undefined,
-        });
-      } finally {
-        detach();
-        log.close();
-      }
-    },
-    { maxParallel: options.maxParallel ?? config.concurrency.maxJobs, contexts: { github, vars: {}, inputs: event.inputs ?? {} } },
-  );
-  out('');
-  out(summaryTable(plan, results));
-  const conclusion = runConclusion(results.values());
-  if (options.json) await writeFile(options.json, `${JSON.stringify(runReport(conclusion, results), null, 2)}\n`);
-  return conclusion === 'success' || conclusion === 'skipped' ? 0 : 1;
+  // Actions come anonymously from the configured actions host; cache and artifacts live in the
+  // state folder, so a second run restores what the first one saved.
+  const fetcher = new ActionFetcher({ cacheRoot: dirs.actions, actionsUrl: config.actions.url });
+  const services = await openConfiguredServices(config);
+  try {
+    const results = await runJobGraph(
+      plan,
+      async (job, needs, signal) => {
+        // Also here, not only on the plan: instances expanded after their needs finished are new.
+        if (options.image) job.instance.runsOn = options.image;
+        const id = `${runId}-${randomBytes(3).toString('hex')}`;
+        const log = new JobLog(join(logsDir, `${id}.log`), config.logCapBytes);
+        let jobServices: ReturnType<RunnerServices['openJob']> | undefined;
+        const detach = live.attach(job.instance.key, log);
+        try {
+          log.meta(`── ${job.instance.key} on ${job.instance.runsOn}`);
+          return await runPlannedJob(engine, {
+            id,
+            job,
+            needs,
+            github,
+            inputs: event.inputs ?? {},
+            secrets: secretsForJob(job.instance, secrets, { github }),
+            actions: { fetcher },
+            services: (jobServices = services.openJob({
+              forge: 'local',
+              repo: github.repository,
+              runId,
+              runAttempt: 1,
+              jobId: job.instance.key,
+              ref: github.ref,
+              ...(event.baseRef ? { baseRef: `refs/heads/${event.baseRef}` } : {}),
+              defaultBranch: repo.branch ?? 'main',
+              fork: false,
+            })),
+            workspace: { repoDir: repo.dir, sha: repo.sha, branch: repo.branch },
+            repoName: basename(repo.dir),
+            log,
+            signal,
+            defaultTimeoutMinutes: config.defaultTimeoutMinutes,
+            onConsole: options.console ? (chunk) => process.stderr.write(chunk) : undefined,
+          });
+        } finally {
+          detach();
+          log.close();
+          await jobServices?.close();
+        }
+      },
+      { maxParallel: options.maxParallel ?? config.concurrency.maxJobs, contexts: { github, vars: {}, inputs: event.inputs ?? {} } },
+    );
+    out('');
+    out(summaryTable(plan, results));
+    const artifacts = services.artifacts({ forge: 'local', repo: github.repository, runId });
+    if (artifacts.length > 0) out(`artifacts of this run (kept in ${dirs.services}): ${artifacts.map((a) => a.name).join(', ')}`);
+    const conclusion = runConclusion(results.values());
+    if (options.json) await writeFile(options.json, `${JSON.stringify(runReport(conclusion, results), null, 2)}\n`);
+    return conclusion === 'success' || conclusion === 'skipped' ? 0 : 1;
+  } finally {
+    await services.close();
+  }
+}
+
+/** `--secret NAME` (value from the environment) and `--secret-file FILE` (`NAME=value` lines). */
+async function localSecrets(options: RunOptions): Promise<Record<string, string>> {
+  const secrets: Record<string, string> = {};
+  if (options.secretFile) {
+    let text: string;
+    try {
+      text = await readFile(options.secretFile, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read the secret file ${options.secretFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const lines = text.split('\n').filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
+    for (const [name, value] of parseKeyValueFile(lines.join('\n'), options.secretFile)) secrets[secretName(name.trim())] = value;
+  }
+  for (const name of options.secret ?? []) {
+    if (name.includes('=')) throw new Error(`--secret ${name.split('=')[0]}: give only the name, and the value in the environment (NAME=value forgevm run --secret NAME), so it stays out of the process list`);
+    const value = process.env[name];
+    if (value === undefined) throw new Error(`--secret ${name}: the environment has no variable ${name}; export it first, or use --secret-file`);
+    secrets[secretName(name)] = value;
+  }
+  return secrets;
 }
 
 /** The id under the run's own `jobs:`: a called workflow's jobs belong to the job that calls it. */

@@ -3,7 +3,6 @@
  * configuration, the workflow planner and graph runner, and the VM engine.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { ActionFetcher } from '../actions/fetch.ts';
 import type { Config } from '../config/config.ts';
 import { ForgejoClient } from '../forge/forgejo-client.ts';
@@ -14,7 +13,8 @@ import { logForgeApiError, logJobState, type ForgeApiErrorLogLine, type Logger }
 import type { Store } from '../store/store.ts';
 import { secretsForRun } from '../secrets/run-secrets.ts';
 import { openSecretStore } from '../secrets/store.ts';
-import { RunnerServices } from '../services/runner-services.ts';
+import type { RunnerServices } from '../services/runner-services.ts';
+import { openConfiguredServices } from '../services/from-config.ts';
 import { stateDir } from '../vm/state-dir.ts';
 import { sweepOrphans } from '../vm/sweep.ts';
 import { runJobGraph } from '../workflow/graph.ts';
@@ -71,14 +71,7 @@ export function engineExecutor(engine: Engine, config: Config, resources: JobRes
 export async function openJobResources(config: Config, log: Logger): Promise<JobResources & { close(): Promise<void> }> {
   const dirs = stateDir(config.stateDir);
   const fetcher = new ActionFetcher({ cacheRoot: dirs.actions, actionsUrl: config.actions.url });
-  const services = await RunnerServices.open({
-    dir: join(config.stateDir, 'services'),
-    cacheMaxBytes: config.cache.maxBytes,
-    cacheUnusedDays: config.cache.unusedDays,
-    artifactRetentionDays: config.artifacts.retentionDays,
-    artifactMaxBytes: config.artifacts.maxBytes,
-    log,
-  });
+  const services = await openConfiguredServices(config, log);
   const prune = () => services.prune().catch((error: unknown) => log.warn(`pruning the cache and artifacts failed: ${(error as Error).message}`));
   void prune();
   const timer = setInterval(prune, 6 * 3_600_000);

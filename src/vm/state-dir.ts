@@ -14,6 +14,8 @@ export interface StateDir {
   repos: string;
   /** Fetched actions: `<host>/<owner>/<repo>/<sha>/` trees and a bare git cache per repository. */
   actions: string;
+  /** The cache and artifact services' stores (src/services). */
+  services: string;
   /** Repository secrets, encrypted (src/secrets/store.ts). */
   secrets: string;
   /** The key that encrypts them, unless the operator gives one; made at the first `secret set`. */
@@ -36,6 +38,7 @@ export function stateDir(root: string = defaultStateRoot()): StateDir {
     logs: join(root, 'logs'),
     repos: join(root, 'repos'),
     actions: join(root, 'actions'),
+    services: join(root, 'services'),
     secrets: join(root, 'secrets.db'),
     secretsKey: join(root, 'secrets.key'),
     accelCache: join(root, 'accel.json'),
