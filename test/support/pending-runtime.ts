@@ -1,0 +1,67 @@
+/**
+ * The pieces of the action runtime the host run of workflows/actions needs, which other branches
+ * are writing while these fixtures are: the action loader and fetcher (runtime, actions-fetch) and
+ * the reusable-workflow resolver (workflow-lang). They are imported by a path in a variable so
+ * this file type-checks before they land; until then each call fails with a line naming what is
+ * missing, and every fixture fails with it. Once they are on main, import them statically here.
+ */
+import type { Guest } from '../../src/ssh/guest.ts';
+import type { WorkflowProblem, Workflow } from '../../src/workflow/model.ts';
+
+async function load(path: string, what: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(path)) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${what} is not on this branch yet (${path}: ${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+function member<T>(mod: Record<string, unknown>, name: string, path: string): T {
+  if (mod[name] === undefined) throw new Error(`${path} has no export ${name}: the action runtime this test was written for has not landed`);
+  return mod[name] as T;
+}
+
+export interface ActionsRuntimeOptions {
+  guest: Guest;
+  workspace: string;
+  /** Guest folder remote actions are copied into. */
+  actionsDir: string;
+  /** Host folder for the fetcher's cache. */
+  cacheRoot: string;
+  /** Where `owner/repo@ref` actions come from. */
+  actionsUrl: string;
+  /** A line for the job log. */
+  log: (line: string) => void;
+}
+
+/** The `actions` member of runSteps' input: the real loader, with this host's Node.js as the guest's. */
+export async function actionsRuntime(options: ActionsRuntimeOptions): Promise<unknown> {
+  const loaderPath = '../../src/job/action-loader.ts';
+  const fetchPath = '../../src/actions/fetch.ts';
+  const actionLoader = member<(o: unknown) => unknown>(await load(loaderPath, 'the action loader'), 'actionLoader', loaderPath);
+  const ActionFetcher = member<new (o: unknown) => unknown>(await load(fetchPath, 'the action fetcher'), 'ActionFetcher', fetchPath);
+  return actionLoader({
+    guest: options.guest,
+    workspace: options.workspace,
+    actionsDir: options.actionsDir,
+    fetcher: new ActionFetcher({ cacheRoot: options.cacheRoot, actionsUrl: options.actionsUrl }),
+    node: async () => process.execPath,
+    log: options.log,
+  });
+}
+
+/** Parses a workflow and the workflows its jobs call (`jobs.<id>.uses: ./path.yml`) from this checkout. */
+export async function parseWithCalls(path: string, text: string, repoRoot: string): Promise<{ workflow?: Workflow; problems: WorkflowProblem[] }> {
+  const loadPath = '../../src/workflow/load.ts';
+  const parsePath = '../../src/workflow/parse.ts';
+  const loadModule = await load(loadPath, 'the workflow loader');
+  const parseWorkflow = member<(p: string, t: string) => { workflow?: Workflow; problems: WorkflowProblem[] }>(await load(parsePath, 'the parser'), 'parseWorkflow', parsePath);
+  const parseAndResolve = member<(files: unknown[], source: unknown) => Promise<{ workflows: Workflow[]; problems: WorkflowProblem[] }>>(
+    loadModule,
+    'parseAndResolve',
+    loadPath,
+  );
+  const directorySource = member<(dir: string) => unknown>(loadModule, 'directorySource', loadPath);
+  const loaded = await parseAndResolve([{ path, ...parseWorkflow(path, text) }], directorySource(repoRoot));
+  return { ...(loaded.workflows[0] ? { workflow: loaded.workflows[0] } : {}), problems: loaded.problems };
+}
