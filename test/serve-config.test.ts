@@ -171,6 +171,25 @@ describe('forgevm serve configuration', () => {
     expect(problems({}, image('none'))).toEqual(['config: images.box.network: must be nat or isolated']);
   });
 
+  it('sizes the cache and keeps artifacts as GitHub does unless told otherwise', () => {
+    const defaults = loadConfig({ env: {}, cwd: dir });
+    expect(defaults.cache).toEqual({ maxBytes: 10 * 1024 ** 3, unusedDays: 7 });
+    expect(defaults.artifacts).toEqual({ retentionDays: 90, maxBytes: 10 * 1024 ** 3 });
+    const file = yamlFile('services.yml', ['cache:', '  maxBytes: 2147483648', '  unusedDays: 0', 'artifacts:', '  retentionDays: 14', '  maxBytes: 1048576'].join('\n'));
+    const config = loadConfig({ file, env: { FORGEVM_ARTIFACT_RETENTION_DAYS: '30' }, cwd: dir });
+    expect(config.cache).toEqual({ maxBytes: 2 * 1024 ** 3, unusedDays: 0 });
+    expect(config.artifacts).toEqual({ retentionDays: 30, maxBytes: 1024 * 1024 });
+    expect(loadConfig({ env: { FORGEVM_CACHE_MAX_BYTES: '5368709120' }, cwd: dir }).cache.maxBytes).toBe(5 * 1024 ** 3);
+    expect(problems({ FORGEVM_CACHE_MAX_BYTES: '1000' })).toEqual([
+      'config: FORGEVM_CACHE_MAX_BYTES: must be at least 1048576 (1 MiB) (set cache.maxBytes (or FORGEVM_CACHE_MAX_BYTES) to bytes, e.g. 10737418240 for 10 GiB)',
+    ]);
+    expect(problems({ FORGEVM_ARTIFACT_RETENTION_DAYS: '0' })).toEqual([
+      'config: FORGEVM_ARTIFACT_RETENTION_DAYS: must be a whole number ≥ 1 (set artifacts.retentionDays (or FORGEVM_ARTIFACT_RETENTION_DAYS) to whole days, e.g. 90)',
+    ]);
+    const typo = yamlFile('typo.yml', 'cache:\n  maxbytes: 5\n');
+    expect(problems({}, typo)).toEqual([`config: ${typo}: cache.maxbytes: unknown setting (check the spelling; see the documented settings)`]);
+  });
+
   it('says which file cannot be read or parsed', () => {
     expect(problems({}, join(dir, 'missing.yml'))).toEqual([`config: ${join(dir, 'missing.yml')}: cannot read (ENOENT); check --config or create the file`]);
     expect(problems({ FORGEVM_CONFIG: join(dir, 'gone.yml') })[0]).toContain('check FORGEVM_CONFIG');

@@ -11,7 +11,10 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTinyImage, tinyRecipeHash, type TinyImage } from '../src/vm/image/tiny/build.ts';
 import { hasPvhEntryNote } from '../src/vm/image/tiny/elf.ts';
-import { GUEST_DIR } from '../src/vm/image/tiny/recipe.ts';
+import { GUEST_NODE_RELEASE } from '../src/vm/guest-node/release.ts';
+import { guestNodeCacheIn } from '../src/vm/guest-node/host-cache.ts';
+import { DISK_SIZE_MIB, GUEST_DIR } from '../src/vm/image/tiny/recipe.ts';
+import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
 
 // Shared between runs so the .deb cache makes CI rebuilds fast; override with FORGEVM_TEST_IMAGES_DIR.
 const imagesDir = process.env.FORGEVM_TEST_IMAGES_DIR ?? path.join(os.tmpdir(), 'forgevm-test-images');
@@ -52,6 +55,14 @@ describe('tiny recipe hash', () => {
     await writeFile(path.join(copy, 'initramfs/extra'), 'new file\n');
     expect(tinyRecipeHash(copy)).not.toBe(tinyRecipeHash());
   });
+
+  it('changes when the pinned Node release changes', () => {
+    const pinned = tinyRecipeHash(GUEST_DIR, GUEST_NODE_RELEASE);
+    expect(pinned).toBe(tinyRecipeHash());
+    expect(tinyRecipeHash(GUEST_DIR, { ...GUEST_NODE_RELEASE, version: '24.99.0' })).not.toBe(pinned);
+    expect(tinyRecipeHash(GUEST_DIR, { ...GUEST_NODE_RELEASE, integrity: `sha512-${'A'.repeat(86)}==` })).not.toBe(pinned);
+    expect(tinyRecipeHash(GUEST_DIR, { ...GUEST_NODE_RELEASE, binarySha256: '0'.repeat(64) })).not.toBe(pinned);
+  });
 });
 
 describe('tiny image cache', () => {
@@ -81,7 +92,9 @@ describe('tiny image build', () => {
 
   beforeAll(async () => {
     buildLog = [];
-    image = await buildTinyImage({ imagesDir, force: true, log: (l) => buildLog.push(l) });
+    // The guest Node comes from the shared cache (the first build anywhere fetches it from npm).
+    const nodeCacheDir = guestNodeCacheIn(stateDir(defaultStateRoot()).images);
+    image = await buildTinyImage({ imagesDir, force: true, nodeCacheDir, log: (l) => buildLog.push(l) });
   }, 900_000);
 
   it('writes kernel, initrd, qcow2 disk and the recipe hash into <imagesDir>/tiny', async () => {
@@ -114,17 +127,21 @@ describe('tiny image build', () => {
     expect(order.indexOf('jbd2')).toBeLessThan(order.indexOf('ext4'));
   });
 
+  it('bakes in the pinned Node.js', () => {
+    expect(buildLog).toContain(`adding Node.js ${GUEST_NODE_RELEASE.version} at /opt/forgevm/node`);
+  });
+
   it('has a sparse qcow2 root disk', async () => {
     const { stdout } = await execa('qemu-img', ['info', '--output=json', image.disk]);
     const info = JSON.parse(stdout) as { format: string; 'virtual-size': number; 'actual-size': number };
     expect(info.format).toBe('qcow2');
-    expect(info['virtual-size']).toBe(512 * 1024 * 1024);
+    expect(info['virtual-size']).toBe(DISK_SIZE_MIB * 1024 * 1024);
     expect(info['actual-size']).toBeLessThan(info['virtual-size'] / 2);
   });
 
   it('keeps the downloaded packages in <imagesDir>/.debcache', async () => {
     const cached = await readdir(path.join(imagesDir, '.debcache'));
-    for (const pkg of ['busybox-static_', 'dropbear-bin_', 'bash-static_', 'git_', 'linux-image-']) {
+    for (const pkg of ['busybox-static_', 'dropbear-bin_', 'bash-static_', 'git_', 'linux-image-', 'libstdc++6_', 'libgcc-s1_']) {
       expect(cached.some((f) => f.startsWith(pkg) && f.endsWith('.deb'))).toBe(true);
     }
   });

@@ -2,6 +2,8 @@
 import { execa } from 'execa';
 import type { Config } from '../config/config.ts';
 import { probeAccelerator } from '../vm/accel.ts';
+import { cachedHostNode, guestNodeCacheIn } from '../vm/guest-node/host-cache.ts';
+import { GUEST_NODE_RELEASE } from '../vm/guest-node/release.ts';
 import { formatBytes, freeBytes } from '../vm/disk-space.ts';
 import { findTool, hostTools } from '../vm/host-tools.ts';
 import { isPresent, localImage } from '../vm/images.ts';
@@ -42,6 +44,12 @@ export async function doctor(config: Config, options: { recheck?: boolean }, out
     }
   }
   if (!probeKernel.kernel) bad('no image with a kernel is present, so KVM cannot be probed', 'build the test image: forgevm image build tiny');
+
+  out('guest Node');
+  const node = await cachedHostNode(guestNodeCacheIn(dirs.images));
+  const nodeName = `Node.js ${GUEST_NODE_RELEASE.version} for JavaScript actions`;
+  if (node) ok(`${nodeName} cached in ${node.dir}`);
+  else out(`  -     ${nodeName} not cached (fetched from the npm registry by "forgevm image build tiny", or by the first job that needs it)`);
 
   out('acceleration');
   if (paths.qemu) {

@@ -104,6 +104,51 @@ image
     }),
   );
 
+const secret = program.command('secret').description("manage a repository's secrets (secrets.* in its runs; never given to forks)");
+const forgeOption = () => new Option('--forge <forge>', 'the forge the repository is on (default: the one configured)').choices(['github', 'forgejo']);
+secret
+  .command('set <owner/repo> <name>')
+  .description('set a secret; the value is read from standard input, or typed without echo')
+  .addOption(forgeOption())
+  .action(
+    action(async (repo: string, name: string, options: { forge?: 'github' | 'forgejo' }) => {
+      const { secretSet } = await import('./secret.ts');
+      return secretSet(cliConfig(globals()), repo, name, options, out, err);
+    }),
+  );
+secret
+  .command('list [owner/repo]')
+  .description("list a repository's secrets (names and times, never values), or the repositories that have some")
+  .addOption(forgeOption())
+  .action(
+    action(async (repo: string | undefined, options: { forge?: 'github' | 'forgejo' }) => {
+      const { secretList } = await import('./secret.ts');
+      return secretList(cliConfig(globals()), repo, options, out);
+    }),
+  );
+secret
+  .command('remove <owner/repo> <name>')
+  .description('remove a secret')
+  .addOption(forgeOption())
+  .action(
+    action(async (repo: string, name: string, options: { forge?: 'github' | 'forgejo' }) => {
+      const { secretRemove } = await import('./secret.ts');
+      return secretRemove(cliConfig(globals()), repo, name, options, out);
+    }),
+  );
+
+secret
+  .command('rotate-key')
+  .description('re-seal every secret with a new key (made for you, unless the key is your own: then give --new-key-file)')
+  .option('--new-key-file <file>', 'the new key (32 bytes, hex or base64, mode 0600)')
+  .action(
+    action(async (options: { newKeyFile?: string }) => {
+      const { secretRotateKey } = await import('./secret.ts');
+      const newKeyFile = options.newKeyFile === undefined ? undefined : (await import('node:path')).resolve(options.newKeyFile);
+      return secretRotateKey(cliConfig(globals()), { newKeyFile }, out);
+    }),
+  );
+
 program
   .command('doctor')
   .description('check that this host can run jobs, and say how to fix what is missing')

@@ -45,6 +45,11 @@ export const imageSchema = z
     network: z.enum(['nat', 'isolated'], { error: 'must be nat or isolated' }).default('nat'),
     /** Seconds to wait for SSH after QEMU starts. */
     bootTimeoutSeconds: z.number().int().min(5).max(3600).default(300),
+    /**
+     * The image's own Node.js for JavaScript actions (an absolute path in the guest). Without it,
+     * forgevm installs the official Node it pins at /opt/forgevm/node when a job first needs it.
+     */
+    node: z.string().regex(/^\/[^\0\n]*$/, 'must be an absolute path in the guest, e.g. /usr/bin/node').optional(),
     /** Built by `forgevm image build <label>` instead of downloaded. */
     builtin: z.literal('tiny').optional(),
   })

@@ -50,8 +50,16 @@ export interface Config {
   logRetentionDays: number;
   /** SQLite `synchronous` for the store: FULL unless the operator chose speed over power-loss safety. */
   store: { synchronous: 'FULL' | 'NORMAL' };
+  /** The key for secrets at rest: its text, or a file holding it (absolute); both null: `<stateDir>/secrets.key`. */
+  secrets: { key: string | null; keyFile: string | null };
+  /** The actions/cache service: total size (LRU beyond it), and days an unused entry is kept (0: no limit). */
+  cache: { maxBytes: number; unusedDays: number };
+  /** The artifact service: default and longest retention, and the largest artifact. */
+  artifacts: { retentionDays: number; maxBytes: number };
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
+  /** Web root `uses: owner/repo@ref` is fetched from, without trailing slash (default https://github.com). */
+  actions: { url: string };
 }
 
 export class ConfigError extends Error {
@@ -83,6 +91,11 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_MAX_JOBS', path: ['concurrency', 'maxJobs'], number: true },
   { name: 'FORGEVM_STORE_SYNC', path: ['store', 'synchronous'] },
   { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
+  { name: 'FORGEVM_SECRETS_KEY', path: ['secrets', 'key'] },
+  { name: 'FORGEVM_SECRETS_KEY_FILE', path: ['secrets', 'keyFile'] },
+  { name: 'FORGEVM_CACHE_MAX_BYTES', path: ['cache', 'maxBytes'], number: true },
+  { name: 'FORGEVM_ARTIFACT_RETENTION_DAYS', path: ['artifacts', 'retentionDays'], number: true },
+  { name: 'FORGEVM_ACTIONS_URL', path: ['actions', 'url'] },
 ];
 
 /** What to do about a bad setting, by path. */
@@ -107,7 +120,15 @@ const hints: Record<string, string> = {
   logCapBytes: 'give bytes, e.g. 104857600 for 100 MiB',
   logRetentionDays: 'set logRetentionDays (or FORGEVM_LOG_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep logs forever',
   'store.synchronous': 'set FORGEVM_STORE_SYNC to full (survives power loss) or normal (survives crashes, faster)',
+  'secrets.key': 'make one with: openssl rand -base64 32',
+  'secrets.keyFile': 'point FORGEVM_SECRETS_KEY_FILE at a file holding the key (mode 0600)',
+  secrets: 'keep one of FORGEVM_SECRETS_KEY (secrets.key) and FORGEVM_SECRETS_KEY_FILE (secrets.keyFile)',
+  'cache.maxBytes': 'set cache.maxBytes (or FORGEVM_CACHE_MAX_BYTES) to bytes, e.g. 10737418240 for 10 GiB',
+  'cache.unusedDays': 'set cache.unusedDays to whole days, e.g. 7, or 0 to keep entries until the size cap',
+  'artifacts.retentionDays': 'set artifacts.retentionDays (or FORGEVM_ARTIFACT_RETENTION_DAYS) to whole days, e.g. 90',
+  'artifacts.maxBytes': 'set artifacts.maxBytes to bytes, e.g. 10737418240 for 10 GiB',
   images: 'see the images: section in the documentation',
+  'actions.url': 'set actions.url (or FORGEVM_ACTIONS_URL) to the web root actions come from, e.g. https://github.com or https://code.forgejo.org',
 };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -278,6 +299,13 @@ export function loadConfig(options: LoadConfigOptions): Config {
     logCapBytes: c.logCapBytes,
     logRetentionDays: c.logRetentionDays,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
+    secrets: {
+      key: c.secrets.key ?? null,
+      keyFile: c.secrets.keyFile ? resolve(fromEnv.has('secrets.keyFile') ? cwd : baseDir, c.secrets.keyFile) : null,
+    },
+    cache: c.cache,
+    artifacts: c.artifacts,
     images: images.catalog,
+    actions: { url: c.actions.url.replace(/\/+$/, '') },
   };
 }

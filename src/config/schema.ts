@@ -4,6 +4,13 @@
  * setting's name and appends a hint.
  */
 import { z } from 'zod';
+import { parseKeyText } from '../secrets/key.ts';
+import {
+  DEFAULT_ARTIFACT_MAX_BYTES,
+  DEFAULT_ARTIFACT_RETENTION_DAYS,
+  DEFAULT_CACHE_MAX_BYTES,
+  DEFAULT_CACHE_UNUSED_DAYS,
+} from '../services/defaults.ts';
 
 const required = (what: string) => (issue: { input: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`);
 
@@ -95,6 +102,48 @@ export const fileSchema = z
       .object({ synchronous: z.enum(['full', 'normal'], { error: 'must be full or normal' }).default('full') })
       .strict()
       .default({ synchronous: 'full' }),
+    /** Where the key that encrypts secrets comes from (src/secrets/key.ts); neither: `<stateDir>/secrets.key`. */
+    secrets: z
+      .object({
+        key: z
+          .string({ error: required('a string') })
+          .refine((v) => parseKeyText(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+          .optional(),
+        keyFile: nonEmpty.optional(),
+      })
+      .strict()
+      .refine((s) => s.key === undefined || s.keyFile === undefined, 'give the key or a key file, not both')
+      .default({}),
+    /** The actions/cache service (README: "Cache and artifacts"). */
+    cache: z
+      .object({
+        /** Total size of the cache, and of its largest entry; least recently used entries go first. */
+        maxBytes: positiveInt().min(1024 * 1024, 'must be at least 1048576 (1 MiB)').default(DEFAULT_CACHE_MAX_BYTES),
+        /** Entries not restored for this many days are deleted; 0 keeps them until the size cap. */
+        unusedDays: z
+          .number({ error: required('a number') })
+          .int('must be a whole number')
+          .min(0, 'must be 0 (no limit) or more')
+          .max(36500, 'must be at most 36500')
+          .default(DEFAULT_CACHE_UNUSED_DAYS),
+      })
+      .strict()
+      .default({ maxBytes: DEFAULT_CACHE_MAX_BYTES, unusedDays: DEFAULT_CACHE_UNUSED_DAYS }),
+    /** The upload-artifact/download-artifact service. */
+    artifacts: z
+      .object({
+        /** Default and longest retention; a workflow's retention-days may only shorten it. */
+        retentionDays: positiveInt().max(36500, 'must be at most 36500').default(DEFAULT_ARTIFACT_RETENTION_DAYS),
+        /** Largest artifact. */
+        maxBytes: positiveInt().default(DEFAULT_ARTIFACT_MAX_BYTES),
+      })
+      .strict()
+      .default({ retentionDays: DEFAULT_ARTIFACT_RETENTION_DAYS, maxBytes: DEFAULT_ARTIFACT_MAX_BYTES }),
+    /** Where `uses: owner/repo@ref` is fetched from (Forgejo's DEFAULT_ACTIONS_URL); full-URL `uses:` name their own host. */
+    actions: z
+      .object({ url: httpUrl.default('https://github.com') })
+      .strict()
+      .default({ url: 'https://github.com' }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })

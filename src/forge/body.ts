@@ -80,7 +80,7 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Body
  * that it can read our 413 (closing a socket with unread data makes the kernel send a reset,
  * which can destroy the response in flight). Bounded: past 64 MiB or 2 s, the socket is cut.
  */
-function discardRest(incoming: IncomingMessage): void {
+export function discardRest(incoming: IncomingMessage): void {
   let dropped = 0;
   const cut = () => {
     cleanup();

@@ -36,7 +36,7 @@ const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 /** One fetch at a time per cache: git's ref locks would otherwise make concurrent jobs fail. */
 const locks = new Map<string, Promise<unknown>>();
 
-async function withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
+export async function withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
   const previous = locks.get(key) ?? Promise.resolve();
   const next = previous.catch(() => {}).then(work);
   locks.set(key, next);
@@ -84,7 +84,7 @@ async function hasCommit(dir: string, sha: string): Promise<boolean> {
   return result.exitCode === 0;
 }
 
-function scrub(text: string, secrets: string[]): string {
+export function scrub(text: string, secrets: string[]): string {
   let out = text;
   for (const s of secrets) if (s) out = out.split(s).join('[redacted]');
   return out;

@@ -12,13 +12,17 @@
  */
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { ImageCatalog } from '../config/catalog.ts';
 import type { JobLog } from '../log/job-log.ts';
 import { connectSsh, type SshClient } from '../ssh/connect.ts';
+import { forwardGuestPort, type GuestForward } from '../ssh/forward.ts';
 import type { Guest } from '../ssh/guest.ts';
 import { SshGuest } from '../ssh/session.ts';
 import type { AccelVerdict } from '../vm/accel.ts';
 import { consoleTail, followConsole } from '../vm/console.ts';
+import { guestNodeOnce } from '../vm/guest-node/ensure-in-guest.ts';
+import { ensureHostNode, guestNodeCacheIn } from '../vm/guest-node/host-cache.ts';
 import { requireFreeSpace } from '../vm/disk-space.ts';
 import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
 import { lookupImage } from '../vm/images.ts';
@@ -44,6 +48,27 @@ export interface Engine {
 export interface GuestLayout {
   workspace: string;
   tempDir: string;
+  /**
+   * The guest path of Node for JavaScript actions (/opt/forgevm/node/bin/node, or the image's own).
+   * Call it before running an action: the first call costs one command when the guest has Node,
+   * and uploads it when it does not; later calls cost nothing.
+   */
+  node: () => Promise<string>;
+  /**
+   * Environment for steps that use the host services (cache, artifacts), pointing at the
+   * guest's end of the SSH forward. Empty when the job has no services.
+   */
+  servicesEnv: Record<string, string>;
+}
+
+/**
+ * Host services a job's guest reaches through an SSH remote forward (src/services: a
+ * `JobServices`). Every connection the guest opens to the forwarded port is handed to
+ * `accept`; `env` says how steps find the services once the guest-side port is known.
+ */
+export interface GuestServices {
+  accept(stream: Duplex): void;
+  env(guestPort: number): Record<string, string>;
 }
 
 export type RunSteps = (guest: Guest, log: JobLog, layout: GuestLayout, signal: AbortSignal) => Promise<StepsOutcome>;
@@ -58,6 +83,8 @@ export interface JobRequest {
   repoName: string;
   log: JobLog;
   runSteps: RunSteps;
+  /** Forwarded into the guest before the steps run (cache and artifact services). */
+  services?: GuestServices;
   signal?: AbortSignal;
   /** The VM is up and reachable; the steps are about to start. */
   onVmStarted?: () => void;
@@ -92,6 +119,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
   let dir: string | undefined;
   let vm: Vm | undefined;
   let ssh: SshClient | undefined;
+  let forward: GuestForward | undefined;
   let stopConsole: (() => void) | undefined;
   try {
     // boot
@@ -124,9 +152,20 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
       abort: vmGone.signal,
     });
     const home = vm.user === 'root' ? '/root' : `/home/${vm.user}`;
-    const layout: GuestLayout = { workspace: `${home}/work/${request.repoName}`, tempDir: '/tmp/forgevm' };
+    const services = request.services;
+    if (services) forward = await forwardGuestPort(ssh, (stream) => services.accept(stream));
     // forgevm's own pid and env files stay apart from RUNNER_TEMP, which steps may empty.
     const guest = new SshGuest(ssh, vm.user, home, '/tmp/.forgevm-exec');
+    const layout: GuestLayout = {
+      workspace: `${home}/work/${request.repoName}`,
+      tempDir: '/tmp/forgevm',
+      node: guestNodeOnce(guest, {
+        imageNode: image.spec.node,
+        hostNode: () => ensureHostNode(guestNodeCacheIn(engine.imagesDir)),
+        log: (line) => request.log.meta(line),
+      }),
+      servicesEnv: services && forward ? services.env(forward.port) : {},
+    };
 
     // prepare
     stopConsole?.();
@@ -165,6 +204,7 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
     // teardown
     stopConsole?.();
     phase('teardown');
+    await forward?.close();
     ssh?.end();
     await vm?.stop();
     if (vm) await rename(vm.consoleLog, consoleLogPath(engine, request.id)).catch(() => {});

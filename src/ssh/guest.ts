@@ -34,6 +34,10 @@ export interface GuestFile {
   mode?: number;
 }
 
+export interface ExtractTarOptions {
+  gzip?: boolean;
+}
+
 export interface Guest {
   /** Login user and its home folder. */
   readonly user: string;
@@ -52,6 +56,9 @@ export interface Guest {
   writeFiles?(files: GuestFile[]): Promise<void>;
   /** Read a whole (small) file; rejects if it does not exist. */
   readFile(path: string): Promise<Buffer>;
-  /** Stream a tar archive into the guest and unpack it under remoteDir (created if missing). */
-  extractTar(tar: Readable, remoteDir: string): Promise<void>;
+  /**
+   * Stream a tar archive into the guest and unpack it under remoteDir (created if missing).
+   * `gzip`: the stream is a gzip-compressed tar (the guest needs `gzip`, or busybox's tar).
+   */
+  extractTar(tar: Readable, remoteDir: string, options?: ExtractTarOptions): Promise<void>;
 }

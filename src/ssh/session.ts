@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SshClient } from './connect.ts';
-import type { ExecOptions, ExecResult, Guest, GuestFile } from './guest.ts';
+import type { ExecOptions, ExecResult, ExtractTarOptions, Guest, GuestFile } from './guest.ts';
 import { envFile, shellJoin, shellQuote } from './shell-quote.ts';
 import { tarArchive } from './tar-archive.ts';
 
@@ -99,14 +99,15 @@ export class SshGuest implements Guest {
     return Buffer.concat(chunks);
   }
 
-  async extractTar(tar: Readable, remoteDir: string): Promise<void> {
+  async extractTar(tar: Readable, remoteDir: string, options: ExtractTarOptions = {}): Promise<void> {
     const errors: Buffer[] = [];
-    const result = await this.#run(`mkdir -p ${shellQuote(remoteDir)} && tar -x -f - -C ${shellQuote(remoteDir)}`, {
+    const flags = options.gzip ? '-x -z -f -' : '-x -f -';
+    const result = await this.#run(`mkdir -p ${shellQuote(remoteDir)} && tar ${flags} -C ${shellQuote(remoteDir)}`, {
       stdin: tar,
       onStderr: (chunk) => errors.push(chunk),
     });
     if (result.code !== 0) {
-      throw new Error(`unpacking the workspace in the guest failed (exit ${result.code ?? result.signal}): ${Buffer.concat(errors).toString().trim().slice(-500)}`);
+      throw new Error(`unpacking a tar archive into ${remoteDir} in the guest failed (exit ${result.code ?? result.signal}): ${Buffer.concat(errors).toString().trim().slice(-500)}`);
     }
   }
 

@@ -12,6 +12,12 @@ export interface StateDir {
   logs: string;
   /** Per-repository git caches for the forge worker. */
   repos: string;
+  /** Fetched actions: `<host>/<owner>/<repo>/<sha>/` trees and a bare git cache per repository. */
+  actions: string;
+  /** Repository secrets, encrypted (src/secrets/store.ts). */
+  secrets: string;
+  /** The key that encrypts them, unless the operator gives one; made at the first `secret set`. */
+  secretsKey: string;
   /** Cached KVM probe result. */
   accelCache: string;
 }
@@ -29,6 +35,9 @@ export function stateDir(root: string = defaultStateRoot()): StateDir {
     jobs: join(root, 'jobs'),
     logs: join(root, 'logs'),
     repos: join(root, 'repos'),
+    actions: join(root, 'actions'),
+    secrets: join(root, 'secrets.db'),
+    secretsKey: join(root, 'secrets.key'),
     accelCache: join(root, 'accel.json'),
   };
 }

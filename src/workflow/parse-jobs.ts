@@ -1,5 +1,5 @@
 /** `jobs:` and their steps, with the per-place expression checks. */
-import { isMap, isScalar, isSeq } from 'yaml';
+import { isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
 import { checkExpressionSyntax } from './expressions.ts';
 import type { Concurrency, JobDef, RunDefaults, StepDef, Strategy } from './model.ts';
 import { type ExpressionScope, JOB_KEYS, SCOPES, STEP_KEYS, UNSUPPORTED_JOB_KEYS } from './schema.ts';
@@ -276,14 +276,24 @@ function parseMatrix(r: YamlReader, node: AnyNode, at: string): Record<string, u
   return matrix;
 }
 
-function parseSteps(r: YamlReader, node: AnyNode, where: string): StepDef[] {
+/** What differs between a job's steps and a composite action's `runs.steps`. */
+export interface StepRules {
+  scope: ExpressionScope;
+  ifScope: ExpressionScope;
+  /** Composite action: the action loader checks `uses:`, and the keys GitHub forbids there are reported. */
+  composite: boolean;
+}
+
+const JOB_STEP_RULES: StepRules = { scope: SCOPES.step, ifScope: SCOPES.stepIf, composite: false };
+
+export function parseSteps(r: YamlReader, node: AnyNode, where: string, rules: StepRules = JOB_STEP_RULES): StepDef[] {
   const seq = r.seq(node, where);
   if (!seq) return [];
   if (seq.items.length === 0) r.problem(seq, `${where} is empty; a job needs at least one step`);
   const steps: StepDef[] = [];
   const ids = new Set<string>();
   seq.items.forEach((item, index) => {
-    const step = parseStep(r, item as AnyNode, `${where}[${index}]`, index);
+    const step = parseStep(r, item as AnyNode, `${where}[${index}]`, index, rules);
     if (!step) return;
     if (step.id !== undefined) {
       if (ids.has(step.id)) r.problemAt(step.pos, `${where}[${index}]: duplicate step id "${step.id}"`);
@@ -294,11 +304,11 @@ function parseSteps(r: YamlReader, node: AnyNode, where: string): StepDef[] {
   return steps;
 }
 
-function parseStep(r: YamlReader, node: AnyNode, where: string, index: number): StepDef | undefined {
+function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, rules: StepRules): StepDef | undefined {
   const map = r.map(node, where);
   if (!map) return undefined;
   const step: StepDef = { index, with: {}, env: {}, continueOnError: false, pos: r.pos(map) };
-  const scope = SCOPES.step;
+  const scope = rules.scope;
   for (const { key, keyNode, value } of r.entries(map, where)) {
     const at = `${where}.${key}`;
     const str = () => {
@@ -323,7 +333,7 @@ function parseStep(r: YamlReader, node: AnyNode, where: string, index: number): 
         const s = r.string(value, at);
         if (s !== undefined) {
           step.if = s;
-          checkCondition(r, value, s, SCOPES.stepIf, at);
+          checkCondition(r, value, s, rules.ifScope, at);
         }
         break;
       }
@@ -336,7 +346,7 @@ function parseStep(r: YamlReader, node: AnyNode, where: string, index: number): 
         const s = r.string(value, at);
         if (s === undefined) break;
         step.uses = s;
-        if (!CHECKOUT_PATTERN.test(s)) {
+        if (!rules.composite && !CHECKOUT_PATTERN.test(s)) {
           r.problem(value, `${at}: action "${s}" is not supported; forgevm runs "run:" steps and actions/checkout@<ref> only`);
         }
         break;
@@ -380,5 +390,16 @@ function parseStep(r: YamlReader, node: AnyNode, where: string, index: number): 
   if (hasRun && hasUses) r.problem(map, `${where} has both "run" and "uses"; a step does one or the other`);
   if (!hasRun && !hasUses) r.problem(map, `${where} has neither "run" nor "uses"`);
   if (!hasUses && map.has('with')) r.problem(map, `${where} has "with" but no "uses"`);
+  if (rules.composite) checkCompositeStep(r, map, where);
   return step;
+}
+
+/** GitHub's action schema: `shell` is required on run steps, and some job-step keys do not exist. */
+function checkCompositeStep(r: YamlReader, map: YAMLMap, where: string): void {
+  const key = (name: string) => map.items.find((pair) => isScalar(pair.key) && pair.key.value === name)?.key ?? map;
+  if (map.has('run') && !map.has('shell')) r.problem(map, `${where} has "run" but no "shell"; composite actions must name the shell of each run step (e.g. shell: bash)`);
+  if (map.has('timeout-minutes')) r.problem(key('timeout-minutes'), `${where}.timeout-minutes is not allowed in a composite action's steps`);
+  if (map.has('uses')) {
+    for (const name of ['shell', 'working-directory']) if (map.has(name)) r.problem(key(name), `${where}.${name} is only allowed on run steps`);
+  }
 }

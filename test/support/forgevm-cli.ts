@@ -48,13 +48,23 @@ export async function gitRepo(files: Record<string, string>): Promise<{ dir: str
  */
 export function forgevm(
   args: string[],
-  options: { cwd: string; stateRoot: string; /** SIGKILL it after this long, so a hung run fails with its output instead of outliving the test. */ timeoutMs?: number },
+  options: {
+    cwd: string;
+    stateRoot: string;
+    /** SIGKILL it after this long, so a hung run fails with its output instead of outliving the test. */
+    timeoutMs?: number;
+    /** Piped to standard input (otherwise it is empty). */
+    input?: string | Buffer;
+    /** Settings added to the environment. */
+    env?: Record<string, string>;
+  },
 ): ResultPromise<{ all: true; reject: false; killSignal: 'SIGKILL' }> {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const key of Object.keys(env)) if (key.startsWith('FORGEVM_')) delete env[key];
   return execa(process.execPath, [FORGEVM_BIN, ...args], {
     cwd: options.cwd,
-    env: { ...env, FORGEVM_STATE_DIR: options.stateRoot },
+    env: { ...env, ...options.env, FORGEVM_STATE_DIR: options.stateRoot },
+    ...(options.input !== undefined ? { input: options.input } : {}),
     extendEnv: false,
     all: true,
     reject: false,

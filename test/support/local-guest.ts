@@ -8,12 +8,14 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
-import type { ExecOptions, ExecResult, Guest } from '../../src/ssh/guest.ts';
+import type { ExecOptions, ExecResult, ExtractTarOptions, Guest } from '../../src/ssh/guest.ts';
 
 export interface LocalGuestOptions {
   /** Delay before SIGTERM after SIGINT, then before SIGKILL (GitHub: 7.5 s and 2.5 s). */
   termAfterMs?: number;
   killAfterMs?: number;
+  /** The guest's PATH (default: the test runner's), e.g. to leave a program out. */
+  path?: string;
 }
 
 export class LocalGuest implements Guest {
@@ -33,7 +35,7 @@ export class LocalGuest implements Guest {
     const child = execa(file, args, {
       cwd: options.cwd ?? this.home,
       // A fresh environment, as a login on a guest would have: nothing leaks from the test runner.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.home, ...options.env },
+      env: { PATH: this.options.path ?? process.env.PATH ?? '/usr/bin:/bin', HOME: this.home, ...options.env },
       extendEnv: false,
       detached: true, // own process group, so abort reaches the script's children too
       stdin: 'pipe',
@@ -90,9 +92,9 @@ export class LocalGuest implements Guest {
     return readFile(path);
   }
 
-  async extractTar(tar: Readable, remoteDir: string): Promise<void> {
+  async extractTar(tar: Readable, remoteDir: string, options: ExtractTarOptions = {}): Promise<void> {
     await mkdir(remoteDir, { recursive: true });
-    const child = execa('tar', ['-x', '-C', remoteDir], { stdin: 'pipe' });
+    const child = execa('tar', ['-x', ...(options.gzip ? ['-z'] : []), '-f', '-', '-C', remoteDir], { stdin: 'pipe' });
     tar.pipe(child.stdin);
     await child;
   }

@@ -1,16 +1,19 @@
 /**
- * Builds the offline `tiny` test guest from Debian packages only: Debian's kernel, a small
- * initramfs that mounts a virtio-blk ext4 root, and a qcow2 root disk with busybox, dropbear,
- * bash, git and tar, whose init applies a NoCloud seed and starts SSH.
+ * Builds the offline `tiny` test guest from Debian packages and the npm registry only: Debian's
+ * kernel, a small initramfs that mounts a virtio-blk ext4 root, and a qcow2 root disk with
+ * busybox, dropbear, bash, git, tar and the official Node.js (at /opt/forgevm/node, for JavaScript
+ * actions), whose init applies a NoCloud seed and starts SSH.
  *
  * Output goes to <imagesDir>/tiny/. A build happens in a private folder and is renamed into place
  * only when complete, with recipe.sha256 written last, so an interrupted build never looks done.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ensureHostNode, guestNodeCacheIn, type HostNode } from '../../guest-node/host-cache.ts';
+import { settleAll } from '../../../util/settle-all.ts';
 import { writeBootKernel } from './boot-kernel.ts';
-import { fetchDebs, pruneDebCache, resolveKernelPackage } from './debian-packages.ts';
+import { fetchDebs, pruneDebCache, resolveKernelPackage, type FetchedDeb } from './debian-packages.ts';
 import { checkSharedLibraries, finishDiskTree, layGuestFiles, linkBusyboxApplets, copyModules, unpackDebs } from './disk-tree.ts';
 import { buildInitramfs } from './initramfs.ts';
 import { resolveModuleOrder, type KernelModule } from './kernel-modules.ts';
@@ -20,6 +23,8 @@ import {
   INITRAMFS_MODULES,
   KERNEL_META_PACKAGE,
   LINKED_BINARIES,
+  NODE_DIR,
+  NODE_RELEASE,
   PRUNED_PATHS,
   ROOTFS_MODULE_GROUPS,
   ROOTFS_PACKAGES,
@@ -41,6 +46,8 @@ export interface BuildTinyImageOptions {
   imagesDir: string;
   /** Rebuild even when the cached image matches the recipe. */
   force?: boolean;
+  /** The host's guest-Node cache (see src/vm/guest-node); default <imagesDir>/.guest-node, as jobs use. */
+  nodeCacheDir?: string;
   log?: (line: string) => void;
 }
 
@@ -80,7 +87,8 @@ export async function buildTinyImage(opts: BuildTinyImageOptions): Promise<TinyI
   await mkdir(opts.imagesDir, { recursive: true });
   const staging = path.join(opts.imagesDir, `.tiny-build-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await assemble(staging, path.join(opts.imagesDir, '.debcache'), recipeHash, log);
+    const caches = { debs: path.join(opts.imagesDir, '.debcache'), node: opts.nodeCacheDir ?? guestNodeCacheIn(opts.imagesDir) };
+    await assemble(staging, caches, recipeHash, log);
     await replaceDir(path.join(staging, 'out'), finalDir);
   } finally {
     await rm(staging, { recursive: true, force: true });
@@ -89,7 +97,7 @@ export async function buildTinyImage(opts: BuildTinyImageOptions): Promise<TinyI
   return imageIn(finalDir, recipeHash);
 }
 
-async function assemble(staging: string, debCache: string, recipeHash: string, log: (line: string) => void): Promise<void> {
+async function assemble(staging: string, caches: { debs: string; node: string }, recipeHash: string, log: (line: string) => void): Promise<void> {
   const out = path.join(staging, 'out');
   const kernelTree = path.join(staging, 'kernel');
   const diskTree = path.join(staging, 'rootfs');
@@ -97,8 +105,14 @@ async function assemble(staging: string, debCache: string, recipeHash: string, l
 
   const kernelPackage = await resolveKernelPackage(KERNEL_META_PACKAGE);
   log(`kernel package: ${kernelPackage}`);
-  const debs = await fetchDebs([kernelPackage, ...ROOTFS_PACKAGES], debCache, log);
-  await pruneDebCache(debCache, debs);
+  // Debian's archive and the npm registry are fetched from side by side.
+  const fetched = await settleAll<[FetchedDeb[], HostNode]>([
+    fetchDebs([kernelPackage, ...ROOTFS_PACKAGES], caches.debs, log),
+    ensureHostNode(caches.node, { release: NODE_RELEASE, log }),
+  ]);
+  if (fetched.error) throw fetched.error;
+  const [debs, node] = fetched.values as [FetchedDeb[], HostNode];
+  await pruneDebCache(caches.debs, debs);
   const [kernelDeb, ...rootfsDebs] = debs;
 
   log('unpacking the kernel');
@@ -120,6 +134,8 @@ async function assemble(staging: string, debCache: string, recipeHash: string, l
 
   log(`unpacking ${rootfsDebs.length} packages for the root disk`);
   await unpackDebs(rootfsDebs.map((d) => d.file), diskTree);
+  log(`adding Node.js ${NODE_RELEASE.version} at ${NODE_DIR}`);
+  await cp(node.guestTree, path.join(diskTree, NODE_DIR), { recursive: true });
   await checkSharedLibraries(diskTree, LINKED_BINARIES);
   const linked = await linkBusyboxApplets(diskTree);
   log(`linked ${linked} busybox applets`);

@@ -6,9 +6,10 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GUEST_NODE_DIR, GUEST_NODE_RELEASE, type GuestNodeRelease } from '../../guest-node/release.ts';
 
 /** Bump when the builder's own logic changes what it produces. */
-export const TINY_BUILDER_VERSION = 4;
+export const TINY_BUILDER_VERSION = 5;
 
 /** Debian's meta package; the versioned kernel package behind it is resolved with apt-cache. */
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';
@@ -29,7 +30,14 @@ export const ROOTFS_PACKAGES = [
   'tar',
   'libacl1',
   'libselinux1',
+  // Node.js (below) is linked against libstdc++ and libgcc_s.
+  'libstdc++6',
+  'libgcc-s1',
 ] as const;
+
+/** The guest Node (official build, from the npm registry) baked in at the path every image uses. */
+export const NODE_RELEASE = GUEST_NODE_RELEASE;
+export const NODE_DIR = GUEST_NODE_DIR;
 
 /** Binaries whose shared libraries (DT_NEEDED, transitively) must all be present on the disk. */
 export const LINKED_BINARIES = [
@@ -38,6 +46,7 @@ export const LINKED_BINARIES = [
   'usr/bin/dropbearconvert',
   'usr/bin/dropbearkey',
   'bin/tar',
+  `${GUEST_NODE_DIR.slice(1)}/bin/node`,
 ] as const;
 
 /** Modules the initramfs loads to reach the root disk: virtio-blk and ext4 (crc32c is a soft dependency). */
@@ -63,8 +72,11 @@ export const PRUNED_PATHS = [
   'usr/share/bug',
 ] as const;
 
-/** Virtual size of the root disk; the qcow2 is sparse, so only used blocks cost space. */
-export const DISK_SIZE_MIB = 512;
+/**
+ * Virtual size of the root disk; the qcow2 is sparse, so only used blocks cost space. Node takes
+ * ~120 MiB of it; jobs get the rest (workspaces, actions and what they install).
+ */
+export const DISK_SIZE_MIB = 1024;
 
 /** Guest files: ./guest/initramfs becomes the initramfs' files, ./guest/rootfs is laid over the disk. */
 export const GUEST_DIR = fileURLToPath(new URL('./guest/', import.meta.url));
@@ -79,10 +91,11 @@ export function listFiles(dir: string): string[] {
 }
 
 /**
- * Hash of the recipe: builder version, package and module lists, and every guest file's path and
- * contents. `guestDir` exists for tests; the image always uses GUEST_DIR.
+ * Hash of the recipe: builder version, package and module lists, the Node release (version and
+ * both pins) and its place, and every guest file's path and contents. The parameters exist for
+ * tests; the image always uses GUEST_DIR and NODE_RELEASE.
  */
-export function tinyRecipeHash(guestDir: string = GUEST_DIR): string {
+export function tinyRecipeHash(guestDir: string = GUEST_DIR, nodeRelease: GuestNodeRelease = NODE_RELEASE): string {
   const hash = createHash('sha256');
   const recipe = {
     builder: TINY_BUILDER_VERSION,
@@ -93,6 +106,7 @@ export function tinyRecipeHash(guestDir: string = GUEST_DIR): string {
     rootfsModules: ROOTFS_MODULE_GROUPS,
     pruned: PRUNED_PATHS,
     diskMiB: DISK_SIZE_MIB,
+    node: { release: nodeRelease, dir: NODE_DIR },
   };
   hash.update(JSON.stringify(recipe));
   for (const file of listFiles(guestDir)) {
