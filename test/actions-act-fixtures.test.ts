@@ -2,7 +2,7 @@
  * The fixtures in workflows/actions on this host: first what can be checked without running
  * them (headers, README table, action metadata, scripts, references between files), then each
  * fixture run through the real parser, planner, job graph runner and step executor on a
- * LocalGuest with this host's Node.js and bash, checked against its `# expect…:` headers: job
+ * LocalGuest (this host's bash, and the Node.js guests get), checked against its headers: job
  * conclusions, the run's conclusion, log expectations and step summaries. The same files run
  * later in tiny VMs through `forgevm run` (actions-act-vm.test.ts).
  */
@@ -18,7 +18,10 @@ import { runSteps } from '../src/job/steps.ts';
 import { JobLog } from '../src/log/job-log.ts';
 import { runConclusion, runJobGraph } from '../src/workflow/graph.ts';
 import { planWorkflows } from '../src/workflow/planner.ts';
-import { HOSTED_ACTIONS, startFixtureActionsHost, type FixtureActionsHost } from './support/fixture-actions-host.ts';
+import { ensureHostNode } from '../src/vm/guest-node/host-cache.ts';
+import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
+import type { ActionsHost } from './support/actions-host.ts';
+import { HOSTED_ACTIONS, hostedActionRepos, startFixtureActionsHost } from './support/fixture-actions-host.ts';
 import { githubContext } from './support/job-model.ts';
 import { LocalGuest } from './support/local-guest.ts';
 import { logChecksOf, logProblems, summaryChecksOf } from './support/log-expectations.ts';
@@ -103,7 +106,7 @@ describe('action fixtures, before running them', () => {
   });
 
   it('every local action a fixture or action uses exists, and every remote one is hosted', () => {
-    const hosted = new Set(readdirSync(HOSTED_ACTIONS).flatMap((owner) => readdirSync(join(HOSTED_ACTIONS, owner)).map((repo) => `${owner}/${repo}`)));
+    const hosted = new Set(hostedActionRepos());
     // Local actions some fixtures write at run time, and one that must not exist.
     const madeAtRunTime = /^\.\/generated\/|^\.\/workflows\/actions\/non-existent-action\//;
     for (const file of allFiles.filter((f) => /\.ya?ml$/.test(f))) {
@@ -126,10 +129,13 @@ describe('action fixtures, before running them', () => {
 // ---- running them -------------------------------------------------------------------------
 
 const root = mkdtempSync(join(tmpdir(), 'forgevm-action-fixtures-'));
-let host: FixtureActionsHost;
+let host: ActionsHost;
+/** The Node.js guests get (one Node 24 for node20 and node24 actions), cached with the images. */
+let node: string;
 beforeAll(async () => {
   host = await startFixtureActionsHost();
-});
+  node = (await ensureHostNode(join(stateDir(defaultStateRoot()).images, '.guest-node'))).binary;
+}, 300_000);
 afterAll(async () => {
   await host?.stop();
   rmSync(root, { recursive: true, force: true });
@@ -170,6 +176,7 @@ async function runFixture(file: string) {
           actionsDir: join(dir, 'temp', '_actions'),
           cacheRoot: join(dir, 'action-cache'),
           actionsUrl: host.url,
+          node,
           log: (line) => log.meta(line),
         });
         // Jobs of a called workflow carry the call's inputs (reusable workflows, workflow-lang).

@@ -13,7 +13,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliStateRoot, forgevm, gitRepo, readRunReport, removeStateRoot, summaryRow } from './support/forgevm-cli.ts';
-import { startFixtureActionsHost, type FixtureActionsHost } from './support/fixture-actions-host.ts';
+import type { ActionsHost } from './support/actions-host.ts';
+import { startFixtureActionsHost } from './support/fixture-actions-host.ts';
 import { logChecksOf, logProblems } from './support/log-expectations.ts';
 import { expectationsOf } from './support/semantics-expectations.ts';
 import { jobFolders, qemuProcessesUnder } from './support/vm-harness.ts';
@@ -41,7 +42,7 @@ function repositoryFiles(): Record<string, string> {
 
 let stateRoot: string;
 let repo: { dir: string; sha: string };
-let host: FixtureActionsHost;
+let host: ActionsHost;
 let hostConfig: string;
 const started = Date.now();
 

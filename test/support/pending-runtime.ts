@@ -1,12 +1,13 @@
 /**
- * The pieces of the action runtime the host run of workflows/actions needs, which other branches
- * are writing while these fixtures are: the action loader and fetcher (runtime, actions-fetch) and
- * the reusable-workflow resolver (workflow-lang). They are imported by a path in a variable so
+ * The pieces the host run of workflows/actions needs that other branches are writing while these
+ * fixtures are: the action loader the step executor takes as `actions` (runtime branch) and the
+ * reusable-workflow resolver (workflow-lang branch). They are imported by a path in a variable so
  * this file type-checks before they land; until then each call fails with a line naming what is
- * missing, and every fixture fails with it. Once they are on main, import them statically here.
+ * missing, and so does every fixture. Once both are on main, import them statically here.
  */
+import { ActionFetcher } from '../../src/actions/fetch.ts';
 import type { Guest } from '../../src/ssh/guest.ts';
-import type { WorkflowProblem, Workflow } from '../../src/workflow/model.ts';
+import type { Workflow, WorkflowProblem } from '../../src/workflow/model.ts';
 
 async function load(path: string, what: string): Promise<Record<string, unknown>> {
   try {
@@ -17,7 +18,7 @@ async function load(path: string, what: string): Promise<Record<string, unknown>
 }
 
 function member<T>(mod: Record<string, unknown>, name: string, path: string): T {
-  if (mod[name] === undefined) throw new Error(`${path} has no export ${name}: the action runtime this test was written for has not landed`);
+  if (mod[name] === undefined) throw new Error(`${path} has no export ${name}: the code these fixtures were written for has not landed`);
   return mod[name] as T;
 }
 
@@ -30,22 +31,22 @@ export interface ActionsRuntimeOptions {
   cacheRoot: string;
   /** Where `owner/repo@ref` actions come from. */
   actionsUrl: string;
+  /** Path of the Node.js that runs JavaScript actions. */
+  node: string;
   /** A line for the job log. */
   log: (line: string) => void;
 }
 
-/** The `actions` member of runSteps' input: the real loader, with this host's Node.js as the guest's. */
+/** The `actions` member of runSteps' input: the real loader and fetcher. */
 export async function actionsRuntime(options: ActionsRuntimeOptions): Promise<unknown> {
   const loaderPath = '../../src/job/action-loader.ts';
-  const fetchPath = '../../src/actions/fetch.ts';
   const actionLoader = member<(o: unknown) => unknown>(await load(loaderPath, 'the action loader'), 'actionLoader', loaderPath);
-  const ActionFetcher = member<new (o: unknown) => unknown>(await load(fetchPath, 'the action fetcher'), 'ActionFetcher', fetchPath);
   return actionLoader({
     guest: options.guest,
     workspace: options.workspace,
     actionsDir: options.actionsDir,
     fetcher: new ActionFetcher({ cacheRoot: options.cacheRoot, actionsUrl: options.actionsUrl }),
-    node: async () => process.execPath,
+    node: async () => options.node,
     log: options.log,
   });
 }
