@@ -25,7 +25,7 @@ import { HOSTED_ACTIONS, hostedActionRepos, startFixtureActionsHost } from './su
 import { githubContext } from './support/job-model.ts';
 import { LocalGuest } from './support/local-guest.ts';
 import { logChecksOf, logProblems, summaryChecksOf } from './support/log-expectations.ts';
-import { actionsRuntime, parseWithCalls } from './support/pending-runtime.ts';
+import { actionsRuntime, jobSecrets, parseWithCalls } from './support/pending-runtime.ts';
 import { expectationsOf } from './support/semantics-expectations.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..');
@@ -179,9 +179,10 @@ async function runFixture(file: string) {
           node,
           log: (line) => log.meta(line),
         });
-        // Jobs of a called workflow carry the call's inputs (reusable workflows, workflow-lang).
+        // Jobs of a called workflow carry the call's inputs, and get the secrets it passes down.
         const inputs = (p.instance as { inputs?: Record<string, unknown> }).inputs ?? {};
-        const input = { instance: p.instance, github, needs, inputs, vars: {}, workspace, tempDir: join(dir, 'temp'), defaultTimeoutMinutes: 5, actions };
+        const secrets = await jobSecrets(p.instance, github);
+        const input = { instance: p.instance, github, needs, inputs, secrets, vars: {}, workspace, tempDir: join(dir, 'temp'), defaultTimeoutMinutes: 5, actions };
         const outcome = await runSteps(guest, log, input, signal);
         summaries[p.instance.key] = outcome.summary;
         return { conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, ...(outcome.error ? { error: outcome.error } : {}), logPath, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };

@@ -1,9 +1,10 @@
 /**
  * The pieces the host run of workflows/actions needs that other branches are writing while these
- * fixtures are: the action loader the step executor takes as `actions` (runtime branch) and the
- * reusable-workflow resolver (workflow-lang branch). They are imported by a path in a variable so
- * this file type-checks before they land; until then each call fails with a line naming what is
- * missing, and so does every fixture. Once both are on main, import them statically here.
+ * fixtures are: the action loader the step executor takes as `actions` (runtime branch), and the
+ * reusable-workflow resolver and the secrets of called jobs (workflow-lang branch). They are
+ * imported by a path in a variable so this file type-checks before they land; until then each
+ * call fails with a line naming what is missing, and so does every fixture. Once both are on
+ * main, import them statically here.
  */
 import { ActionFetcher } from '../../src/actions/fetch.ts';
 import type { Guest } from '../../src/ssh/guest.ts';
@@ -65,4 +66,15 @@ export async function parseWithCalls(path: string, text: string, repoRoot: strin
   const directorySource = member<(dir: string) => unknown>(loadModule, 'directorySource', loadPath);
   const loaded = await parseAndResolve([{ path, ...parseWorkflow(path, text) }], directorySource(repoRoot));
   return { ...(loaded.workflows[0] ? { workflow: loaded.workflows[0] } : {}), problems: loaded.problems };
+}
+
+/** The secrets context of a job: the run's (none here), or what the calls on its way pass down. */
+export async function jobSecrets(instance: unknown, github: unknown): Promise<Record<string, string>> {
+  const path = '../../src/workflow/call-secrets.ts';
+  const secretsForJob = member<(i: unknown, run: Record<string, string>, r: { github: unknown }) => Record<string, string>>(
+    await load(path, 'reusable-workflow secrets'),
+    'secretsForJob',
+    path,
+  );
+  return secretsForJob(instance, {}, { github });
 }
