@@ -1,0 +1,4 @@
+const checkCache = require('./check.js');
+
+const step = checkCache('post');
+console.log(['mark', 'post', step].join(':'));

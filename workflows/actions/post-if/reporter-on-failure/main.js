@@ -1,0 +1,1 @@
+console.log(['mark', 'main', process.env.INPUT_LABEL].join(':'));

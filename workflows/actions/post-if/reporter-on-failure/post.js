@@ -1,0 +1,1 @@
+console.log(['mark', 'post', process.env.INPUT_LABEL].join(':'));

@@ -1,0 +1,2 @@
+console.log(['mark', 'post', 'failing'].join(':'));
+process.exit(1);

@@ -1,0 +1,1 @@
+console.log(['mark', 'main', 'last-action'].join(':'));
