@@ -40,8 +40,9 @@ export function planInputs(declared: Record<string, ActionInput>, given: Record<
   }
   for (const [name, input] of Object.entries(declared)) {
     if (fromWith.has(name)) continue;
-    if (input.default !== undefined) templates[name] = input.default;
-    else if (input.required) warnings.push(`Warning: input required and not supplied: ${name} (${actionName})`);
+    // Every declared input reaches the action: one with neither value nor default as ''.
+    templates[name] = input.default ?? '';
+    if (input.default === undefined && input.required) warnings.push(`Warning: input required and not supplied: ${name} (${actionName})`);
   }
   if (unexpected.length > 0) {
     const valid = Object.keys(declared);

@@ -232,7 +232,10 @@ class JobSteps {
   // ---- contexts -------------------------------------------------------------------------------
 
   #github(scope: Scope = this.#job): GithubContext {
-    return { ...this.#input.github, job: this.#input.instance.job.id, workspace: this.#input.workspace, ...scope.github };
+    const github: GithubContext = { ...this.#input.github, job: this.#input.instance.job.id, workspace: this.#input.workspace, ...scope.github };
+    // Inside a composite action, its own result so far (GitHub's github.action_status).
+    if (!scope.jobLevel) github.action_status = this.#jobStatus(scope);
+    return github;
   }
 
   #strategy(): Record<string, unknown> {
