@@ -11,6 +11,7 @@ import { startFakeGithub, type FakeCheckRun, type FakeGithub } from './support/f
 import { postGithubDelivery, serveWithEngine, waitFor } from './support/forge-e2e.ts';
 import { jobFolders, qemuProcessesUnder, vmHarness, type VmHarness } from './support/vm-harness.ts';
 import { githubExample, withAction } from './support/webhooks.ts';
+import { SecretStore } from '../src/secrets/store.ts';
 
 const SECRET = 'e2e-webhook-secret';
 // The example payloads are about this repository: the fake hosts it under the same name.
@@ -37,6 +38,40 @@ jobs:
 // Twelve lines, so the annotation points at a line that exists.
 const MAIN_C = ['#include <stdio.h>', '', 'int main(void)', '{', '  int x = 1;', '  /* ... */', '', '', '', '', '  printf("%d\\n", x)', '    return 0;', '}', ''].join('\n');
 
+// A workflow that uses an action hosted on the (fake) GitHub and a repository secret.
+const ACTIONS_CI = `name: Actions
+on: push
+jobs:
+  greet:
+    runs-on: tiny
+    steps:
+      - uses: octo-actions/greet@v1
+        id: greet
+        with:
+          who: \${{ github.actor }}
+          token: \${{ secrets.DEPLOY_TOKEN }}
+      - name: Use its output
+        run: test "\${{ steps.greet.outputs.greeting }}" = "hello \${{ github.actor }}"
+`;
+const GREET_ACTION = `name: Greet
+inputs:
+  who: { required: true }
+  token: { required: false }
+outputs:
+  greeting: { description: the greeting }
+runs:
+  using: node24
+  main: index.js
+  post: post.js
+`;
+const GREET_MAIN = [
+  "const fs = require('fs');",
+  "console.log('token is ' + process.env.INPUT_TOKEN);",
+  "console.log('::warning file=src/main.c,line=3::greeting ' + process.env.INPUT_WHO);",
+  "fs.appendFileSync(process.env.GITHUB_OUTPUT, 'greeting=hello ' + process.env.INPUT_WHO + '\\n');",
+].join('\n');
+const SECRET_VALUE = 'tok-e2e-0123456789';
+
 const PR_CI = `name: PR
 on: pull_request
 jobs:
@@ -47,6 +82,7 @@ jobs:
         run: echo "checked the fork's change"
 `;
 
+const SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 let h: VmHarness;
 let github: FakeGithub;
 let server: ServeHandle;
@@ -96,6 +132,9 @@ beforeAll(async () => {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       FORGEVM_MAX_JOBS: '2',
+      // Actions come from the fake GitHub itself, so they are fetched with the installation token.
+      FORGEVM_ACTIONS_URL: github.url,
+      FORGEVM_SECRETS_KEY: SECRETS_KEY,
     },
     h.engine,
   );
@@ -152,6 +191,34 @@ describe('forgevm serve as a GitHub App, with real VMs', () => {
     expect(foldersSeen.size).toBe(2);
     const delivery = await server.store.getDelivery('e2e-push-1');
     expect(delivery?.status).toBe('done');
+  });
+
+  it('runs an action fetched from GitHub with the installation token, with a repository secret masked everywhere', async () => {
+    const actionSha = github.repos.commit('octo-actions/greet', 'main', { 'action.yml': GREET_ACTION, 'index.js': GREET_MAIN, 'post.js': "console.log('post ran');\n" });
+    github.repos.tag('octo-actions/greet', 'v1', actionSha);
+    const secrets = new SecretStore({ stateDir: h.stateRoot, key: { key: SECRETS_KEY, keyFile: null } });
+    await secrets.set('github', REPO, 'DEPLOY_TOKEN', SECRET_VALUE);
+    secrets.close();
+    const sha = github.repos.commit(REPO, 'master', { '.forgevm/workflows/actions.yml': ACTIONS_CI }, 'Use an action');
+    const payload = pushPayload(sha);
+    const answer = await postGithubDelivery(server.url, SECRET, 'push', 'e2e-actions-1', payload);
+    expect(answer.status, answer.body).toBeLessThan(300);
+    const run = await waitFor('the action job to complete', () => {
+      const found = github.runsFor(REPO).find((r) => r.head_sha === sha && r.name === 'Actions / greet');
+      return found?.status === 'completed' ? found : undefined;
+    }, 240_000);
+    const explained = await explain(run);
+    expect(run.conclusion, explained).toBe('success');
+    // Fetched over git from the fake GitHub, with this installation's token.
+    expect(github.requests.some((r) => r.path.startsWith('/octo-actions/greet.git/') && r.auth === `token:${installationOf(payload)}`)).toBe(true);
+    // The ::warning became an annotation; the secret reached the action and is masked in the log.
+    expect(run.annotations).toContainEqual(expect.objectContaining({ path: 'src/main.c', start_line: 3, annotation_level: 'warning' }));
+    expect(explained).toContain('token is ***');
+    expect(explained).toContain('post ran');
+    expect(explained).not.toContain(SECRET_VALUE);
+    expect(JSON.stringify(github.runsFor(REPO))).not.toContain(SECRET_VALUE);
+    expect(github.validationErrors).toEqual([]);
+    await waitFor('the VM gone', async () => (await jobFolders(h.stateRoot)).length === 0 && (await qemuProcessesUnder(h.stateRoot)).length === 0, 30_000);
   });
 
   it('holds a fork pull request from an outsider without a VM until a writer approves it', async () => {

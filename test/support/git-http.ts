@@ -77,6 +77,11 @@ export class GitRepos {
     }
   }
 
+  /** Points a lightweight tag at a commit (moving it if it exists): how actions publish `@v1`. */
+  tag(fullName: string, name: string, sha: string): void {
+    git(['tag', '--force', name, sha], this.bareDir(fullName));
+  }
+
   /** Content of a file at a commit, or undefined. */
   show(fullName: string, sha: string, path: string): Buffer | undefined {
     try {
