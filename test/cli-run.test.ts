@@ -87,6 +87,21 @@ jobs:
         bogus: 1
 `;
 
+const CALLS_MISSING = `on: push
+jobs:
+  build:
+    uses: ./ci/missing.yml
+`;
+
+const REUSABLE_ONLY = `on:
+  workflow_call:
+jobs:
+  build:
+    runs-on: tiny
+    steps:
+      - run: echo never on its own
+`;
+
 const SLEEPER = `on: push
 jobs:
   sleeper:
@@ -113,6 +128,8 @@ beforeAll(async () => {
     'workflows/windows.yml': WINDOWS,
     'workflows/invalid.yml': INVALID,
     'workflows/sleeper.yml': SLEEPER,
+    'workflows/calls-missing.yml': CALLS_MISSING,
+    'workflows/reusable-only.yml': REUSABLE_ONLY,
   });
 });
 
@@ -224,6 +241,22 @@ describe('forgevm run', () => {
     expect(result.stderr).toMatch(/^workflows\/invalid\.yml:8:9: unknown key "bogus" in jobs\.build\.steps\[0\]$/m);
     expect(result.stdout).not.toContain('── ');
     expect(await logFiles()).toEqual(before);
+    await expectNothingLeft();
+  });
+});
+
+describe('forgevm run with reusable workflows (nothing boots)', () => {
+  it('refuses a call to a workflow file that is not in the repository, with file:line:column', async () => {
+    const result = await run('--workflow', 'workflows/calls-missing.yml');
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('workflows/calls-missing.yml:4:11: jobs.build.uses: ./ci/missing.yml: no such file in the repository (at the commit being built); the path is relative to the repository root');
+    expect(result.stdout).not.toContain('── ');
+  });
+  it('does not run a workflow that only runs when called, and says why', async () => {
+    const result = await run('--workflow', 'workflows/reusable-only.yml');
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain('skipped workflow workflows/reusable-only.yml: it runs when another workflow calls it (on: workflow_call)');
+    expect(result.stderr).toMatch(/nothing to run/);
     await expectNothingLeft();
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
 import { startFakeGithub, type FakeGithub } from './support/fake-github.ts';
 import { postGithubDelivery, waitFor } from './support/forge-e2e.ts';
-import { freePort, startServeProcess, type ServeProcess } from './support/serve-process.ts';
+import { freePort, startServeProcess, withServeOutput, type ServeProcess } from './support/serve-process.ts';
 import { jobFolders, qemuProcessesUnder, vmHarness, type VmHarness } from './support/vm-harness.ts';
 import { githubExample } from './support/webhooks.ts';
 
@@ -73,9 +73,7 @@ describe('forgevm serve killed mid-job and started again', () => {
       'the check run in progress',
       () => github.runsFor(REPO).find((r) => r.head_sha === sha && r.status === 'in_progress'),
       240_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n--- forgevm serve output ---\n${first.output()}`);
-    });
+    ).catch(withServeOutput(first));
     expect(run.name).toBe('Slow / soak');
     expect(await qemuProcessesUnder(h.stateRoot)).toHaveLength(1);
     const folders = await jobFolders(h.stateRoot);
@@ -98,16 +96,7 @@ describe('forgevm serve killed mid-job and started again', () => {
 
     const second = await startServeProcess(env, await freePort());
     processes.push(second);
-    const concluded = await waitFor(
-      'the interrupted check run concluded',
-      () => {
-        const current = github.runsFor(REPO).find((r) => r.id === run.id);
-        return current?.status === 'completed' ? current : undefined;
-      },
-      60_000,
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}\n--- forgevm serve output ---\n${second.output()}`);
-    });
+    const concluded = await waitFor('the interrupted check run concluded', () => github.completedRun(run.id), 60_000).catch(withServeOutput(second));
     expect(concluded.conclusion).toBe('failure');
     expect(`${concluded.output.title}\n${concluded.output.text}`).toMatch(/runner restarted/);
 

@@ -69,8 +69,8 @@ describe('GitHub client', () => {
     const octokit = clients.forInstallation(3);
     await expect(octokit.rest.checks.get({ owner: 'acme', repo: 'app', check_run_id: 999_999 })).rejects.toMatchObject({ status: 404 });
     expect(log.lines.filter((l) => /^GitHub API GET \/repos\/\{owner\}\/\{repo\}\/check-runs\/\{check_run_id\} failed \(installation-3\): 404: Not Found$/.test(l))).toHaveLength(1);
-    // Octokit's own request log reports the retried 502 too.
-    expect(log.lines.some((l) => /^PATCH \/repos\/acme\/app\/check-runs\/\d+ - 502/.test(l))).toBe(true);
+    // Each failed attempt is logged with its cause, the retried 502 too.
+    expect(log.lines.some((l) => /^GitHub API PATCH \/repos\/\{owner\}\/\{repo\}\/check-runs\/\{check_run_id\} attempt failed: 502: Server Error$/.test(l))).toBe(true);
     for (const line of log.lines) expect(line).not.toContain('\n');
   });
 

@@ -52,6 +52,28 @@ describe('forgevm serve configuration', () => {
     expect(Object.keys(config.images)).toContain('tiny');
   });
 
+  it('reads the delivery settings: concurrency, retry backoff, retention and the intake byte bound', () => {
+    const config = loadConfig({ env: {}, cwd: dir });
+    expect(config).toMatchObject({
+      concurrency: { deliveries: 4 },
+      deliveryRetry: { baseSeconds: 10, maxSeconds: 300, giveUpHours: 24 },
+      deliveryRetentionDays: 30,
+      webhookBytesInFlight: 64 * 1024 * 1024,
+    });
+    const file = yamlFile('retry.yml', 'deliveryRetry:\n  baseSeconds: 0.5\n  maxSeconds: 2\n  giveUpHours: 1\n');
+    expect(loadConfig({ file, env: { FORGEVM_DELIVERY_CONCURRENCY: '8', FORGEVM_DELIVERY_RETENTION_DAYS: '0' }, cwd: dir })).toMatchObject({
+      concurrency: { deliveries: 8 },
+      deliveryRetry: { baseSeconds: 0.5, maxSeconds: 2, giveUpHours: 1 },
+      deliveryRetentionDays: 0,
+    });
+    expect(problems({ FORGEVM_WEBHOOK_BYTES_IN_FLIGHT: '1000' })).toEqual([
+      'config: FORGEVM_WEBHOOK_BYTES_IN_FLIGHT: must be at least 26214400 (one 25 MiB delivery) (set webhookBytesInFlight (or FORGEVM_WEBHOOK_BYTES_IN_FLIGHT) to bytes, e.g. 67108864 for 64 MiB)',
+    ]);
+    expect(problems({ FORGEVM_DELIVERY_CONCURRENCY: '0' })).toEqual([
+      'config: FORGEVM_DELIVERY_CONCURRENCY: must be a whole number ≥ 1 (set concurrency.deliveries (or FORGEVM_DELIVERY_CONCURRENCY) to how many deliveries may be planned at once, e.g. 4)',
+    ]);
+  });
+
   it('accepts a one-line key with \\n escapes and a key file, and derives the GHE API URL', () => {
     const oneLine = pem.trim().replace(/\n/g, '\\n');
     expect(loadConfig({ env: { ...app, PRIVATE_KEY: oneLine }, cwd: dir }).github?.privateKey).toBe(pem.trim());

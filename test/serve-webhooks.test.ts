@@ -349,6 +349,6 @@ describe('/healthz', () => {
     await store.close();
     const res = await fetch(`${server.url}/healthz`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ ok: false, store: false });
+    expect(await res.json()).toEqual({ ok: false, store: false, reason: 'store: closed (forgevm is stopping)' });
   });
 });

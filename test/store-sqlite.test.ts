@@ -71,6 +71,43 @@ describe('sqlite store on disk', () => {
     expect(() => new SqliteStore({ dir })).toThrow(/schema version 999, newer than this forgevm knows/);
   });
 
+  it('upgrades a database of schema 1, filling in each delivery\'s repository', async () => {
+    const dir = freshDir();
+    const db = new Database(join(dir, 'forgevm.db'));
+    db.exec('CREATE TABLE schema_version (version INTEGER NOT NULL)');
+    db.exec(migrations[0]!.sql);
+    db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+    db.prepare(`INSERT INTO deliveries (id, forge, event, normalized, payload, received_at, status, updated_at) VALUES ('old', 'github', 'push', ?, '{}', '2026-01-01T00:00:00Z', 'pending', '2026-01-01T00:00:00Z')`).run(
+      JSON.stringify({ kind: 'push', repo: { fullName: 'octo/legacy' } }),
+    );
+    db.close();
+    const store = new SqliteStore({ dir });
+    expect(store.schemaVersion).toBe(migrations.at(-1)!.version);
+    expect(await store.getDelivery('old')).toMatchObject({ repo: 'octo/legacy', failures: 0, nextAttemptAt: null, lastError: null, payloadDeletedAt: null });
+    expect((await store.claimNextDelivery())?.id).toBe('old');
+    await store.close();
+  });
+
+  it('reports a store it cannot write to as unhealthy, with the reason, and healthy again after', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore({ dir });
+    expect(await store.health()).toEqual({ ok: true });
+    // Another process holds the write lock: the probe cannot commit.
+    const other = new Database(join(dir, 'forgevm.db'));
+    other.exec('BEGIN IMMEDIATE');
+    await new Promise((r) => setTimeout(r, 1_100)); // past the cached answer
+    expect(await store.health()).toEqual({ ok: false, reason: 'store: a test write did not finish within 2000 ms (the database is locked or the disk is stalled)' });
+    other.exec('ROLLBACK');
+    other.close();
+    await new Promise((r) => setTimeout(r, 4_000)); // the stuck probe gives up on the lock (busy timeout)
+    expect(await store.health()).toEqual({ ok: true });
+    // Less free disk than it needs.
+    const picky = new SqliteStore({ dir: freshDir(), minFreeBytes: Number.MAX_SAFE_INTEGER });
+    expect(await picky.health()).toEqual({ ok: false, reason: expect.stringMatching(/^store: only .* free in .*, less than the .* deliveries need; free some space$/) });
+    await picky.close();
+    await store.close();
+  }, 20_000);
+
   it('answers ping false once closed', async () => {
     const store = new SqliteStore({ dir: freshDir() });
     await store.close();
@@ -165,7 +202,7 @@ describe('the delivery writer thread', () => {
     const path = join(freshDir(), 'empty.db');
     new Database(path).close();
     const writer = new DeliveryWriter({ path, durable: true });
-    const row = { id: 'x', forge: 'github', event: 'push', action: null, dedupeKey: null, normalized: '{}', payload: '{}', receivedAt: '', status: 'pending', updatedAt: '' };
+    const row = { id: 'x', forge: 'github', event: 'push', action: null, dedupeKey: null, normalized: '{}', repo: null, payload: '{}', receivedAt: '', status: 'pending', updatedAt: '' };
     await expect(writer.insert(row)).rejects.toThrow(/^store: the delivery writer thread failed: .*no such table: deliveries.*; restart forgevm$/);
     expect(writer.healthy).toBe(false);
     await expect(writer.insert(row)).rejects.toThrow(/restart forgevm/);

@@ -168,7 +168,7 @@ describe('worker with GitHub', () => {
       ['CI / build', 'success'],
       ['CI / deploy', 'skipped'],
     ]);
-    expect(lines.some((l) => /^cannot create the check for job \d+ \(acme\/app build\): /.test(l))).toBe(true);
+    expect(lines.some((l) => /^cannot create the check for acme\/app CI \/ build: /.test(l))).toBe(true);
   });
 
   it('holds fork PRs from outsiders until someone with write access approves that commit', async () => {
@@ -239,6 +239,67 @@ describe('worker with GitHub', () => {
     expect(github.validationErrors).toEqual([]);
   });
 
+  it('sets a delivery aside when GitHub fails for a passing reason, and fails it at once for a lasting one', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    const w = worker(engine(), { retryPolicy: { baseMs: 50, maxMs: 100, giveUpMs: 60_000 } });
+    // The client retries once in the process; both attempts get the 502.
+    github.failNext('GET', /\/contents\//, 502, {}, { message: 'Bad Gateway' }, 2);
+    await deliver('flaky-api', pushEvent(sha));
+    await w.processNext();
+    expect(await store.getDelivery('flaky-api')).toMatchObject({ status: 'pending', failures: 1, lastError: 'Bad Gateway', error: null });
+    expect(lines.filter((l) => l.startsWith('delivery flaky-api'))).toEqual([expect.stringMatching(/^delivery flaky-api \(push acme\/app\) failed for a passing reason: Bad Gateway; attempt 2 in 0(\.\d)? s$/)]);
+    expect(github.runsFor('acme/app')).toEqual([]);
+    await new Promise((r) => setTimeout(r, 150));
+    await runAll(w);
+    expect(await store.getDelivery('flaky-api')).toMatchObject({ status: 'done', failures: 1 });
+    expect(github.runsFor('acme/app')).toHaveLength(3);
+
+    github.failNext('GET', /\/contents\//, 403, {}, { message: 'Resource not accessible by integration' });
+    await deliver('forbidden', pushEvent(sha));
+    await runAll(w);
+    expect(await store.getDelivery('forbidden')).toMatchObject({ status: 'failed', failures: 0, error: 'Resource not accessible by integration' });
+    expect(github.runsFor('acme/app')).toHaveLength(3);
+  });
+
+  it('resumes a delivery that failed halfway through creating its checks without making any twice', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    const fake = engine();
+    const w = worker(fake, { retryPolicy: { baseMs: 10, maxMs: 20, giveUpMs: 60_000 } });
+    // The first check is made; the second one fails (twice: the client retries once).
+    github.failNext('POST', /check-runs$/, 502, {}, { message: 'Bad Gateway' }, 2, 1);
+    await deliver('halfway', pushEvent(sha));
+    await w.processNext();
+    expect(await store.getDelivery('halfway')).toMatchObject({ status: 'pending', failures: 1 });
+    expect(github.runsFor('acme/app').map((r) => r.name)).toEqual(['CI / build']);
+    expect(await store.listRunsByDelivery('halfway')).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50));
+    await runAll(w);
+    expect(await store.getDelivery('halfway')).toMatchObject({ status: 'done' });
+    expect(github.runsFor('acme/app').map((r) => [r.name, r.conclusion])).toEqual([
+      ['CI / build', 'success'],
+      ['CI / Unit tests', 'failure'],
+      ['CI / deploy', 'skipped'],
+    ]);
+    expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['build', 'test']);
+    expect(await store.listRunsByDelivery('halfway')).toHaveLength(1);
+    expect(github.validationErrors).toEqual([]);
+  });
+
+  it('refuses to re-run a job whose push lost its payload to retention, and says why', async () => {
+    const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
+    const fake = engine();
+    const w = worker(fake);
+    await deliver('old-push', pushEvent(sha));
+    await runAll(w);
+    expect(await store.pruneDeliveries(new Date(Date.now() + 60_000).toISOString())).toEqual({ deleted: 0, stripped: 1 });
+    const failing = github.runsFor('acme/app').find((r) => r.name === 'CI / Unit tests')!;
+    await deliver('late-rerun', { kind: 'check_run', forge: 'github', action: 'rerequested', repo: repo(), checkRunId: failing.id, externalId: failing.external_id, headSha: sha, actor: 'alice', installationId: 5 });
+    await runAll(w);
+    expect(fake.calls).toHaveLength(2);
+    expect(github.runsFor('acme/app')).toHaveLength(3);
+    expect(await store.getDelivery('late-rerun')).toMatchObject({ status: 'ignored', error: expect.stringMatching(/stored webhook payload was deleted by retention \(deliveryRetentionDays\); push a new commit/) });
+  });
+
   it('after a restart, fails the job that was running, runs the queued one, and never duplicates check runs', async () => {
     const sha = github.repos.commit('acme/app', 'main', { '.forgevm/workflows/ci.yml': CI });
     // First process: one runner slot; `build` hangs in its VM, `test` waits for the slot. Then it "crashes".
@@ -256,7 +317,8 @@ describe('worker with GitHub', () => {
     let reaped = 0;
     const second = worker(fake, { store: new SqliteStore({ dir: stateDir }), reapVms: async () => void reaped++ });
     await second.recoverAfterRestart();
-    await second.idle();
+    // Recovery put the push back in the queue: processing it again resumes its queued job.
+    await runAll(second);
 
     expect(reaped).toBe(1);
     expect(fake.calls.map((c) => c.job.instance.key)).toEqual(['test']);

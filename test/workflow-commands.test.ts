@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCatalog } from '../src/config/catalog.ts';
 import { planCommand, validateCommand } from '../src/workflow/commands.ts';
 
 let repo: string;
@@ -131,5 +132,87 @@ describe('validate', () => {
     const { code, text } = await run((out) => validateCommand({ repoDir: repo, files: [], folders: ['nowhere'] }, out));
     expect(code).toBe(1);
     expect(text).toMatch(/no workflow files/);
+  });
+});
+
+describe('validate: actions, reusable workflows and runs-on labels', () => {
+  let dir: string;
+  const catalog = buildCatalog().catalog;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'forgevm-validate-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const put = async (file: string, text: string) => {
+    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await writeFile(path.join(dir, file), text);
+  };
+
+  it('warns about runs-on labels missing from the catalog (matrix values too), and still exits 0', async () => {
+    await put(
+      'labels.yml',
+      'on: push\njobs:\n  test:\n    runs-on: ${{ matrix.os }}\n    strategy:\n      matrix:\n        os: [ubuntu-latest, windows-latest]\n    steps: [{run: x}]\n  mac:\n    runs-on: macos-latest\n    steps: [{run: x}]\n  fine:\n    runs-on: tiny\n    steps: [{run: x}]\n',
+    );
+    const { code, text } = await run((out) => validateCommand({ repoDir: dir, files: ['labels.yml'], catalog }, out));
+    expect(code).toBe(0);
+    const known = 'tiny, debian-13, debian-12, ubuntu-24.04, ubuntu-latest, debian-latest';
+    expect(text.split('\n')).toEqual([
+      `labels.yml:3:3: warning: jobs.test.runs-on: "windows-latest" is not an image in the catalog (${known}), so the job fails when it starts; add it under images: in the configuration, or name one of these`,
+      `labels.yml:9:3: warning: jobs.mac.runs-on: "macos-latest" is not an image in the catalog (${known}), so the job fails when it starts; add it under images: in the configuration, or name one of these`,
+      'ok: 1 workflow file(s), 2 warning(s)',
+    ]);
+    // Without a catalog (no configuration), nothing to warn about.
+    expect((await run((out) => validateCommand({ repoDir: dir, files: ['labels.yml'] }, out))).text).toBe('ok: 1 workflow file(s)');
+  });
+  it('reports each unsupported action once per workflow, and exits 1', async () => {
+    await put('docker.yml', 'on: push\njobs:\n  a:\n    runs-on: tiny\n    steps:\n      - uses: docker://alpine\n      - uses: actions/setup-node@v4\n      - uses: docker://alpine\n');
+    const { code, text } = await run((out) => validateCommand({ repoDir: dir, files: ['docker.yml'], catalog }, out));
+    expect(code).toBe(1);
+    expect(text.split('\n')).toEqual([
+      'docker.yml:6:15: jobs.a.steps[0]: docker actions (uses: docker://alpine) are not supported by forgevm; run the tool in a "run:" step instead (the VM is yours to install it in) (and 1 more step of this workflow)',
+      '1 problem(s) in 1 of 1 workflow file(s)',
+    ]);
+  });
+  it('reads the workflows a file calls from the repository, and their runs-on labels too', async () => {
+    await put('.forgevm/workflows/ci.yml', 'on: push\njobs:\n  build:\n    uses: ./.github/workflows/build.yml\n    with: {level: 3}\n');
+    await put('.github/workflows/build.yml', 'on:\n  workflow_call:\n    inputs:\n      level: {type: number}\njobs:\n  a:\n    runs-on: freebsd\n    steps: [{run: x}]\n');
+    const ok = await run((out) => validateCommand({ repoDir: dir, files: [], catalog }, out));
+    expect(ok.code).toBe(0);
+    expect(ok.text.split('\n')).toEqual([expect.stringMatching(/^\.github\/workflows\/build\.yml:6:3: warning: jobs\.a\.runs-on: "freebsd" is not an image/), 'ok: 1 workflow file(s), 1 warning(s)']);
+    await put('.github/workflows/build.yml', 'on:\n  workflow_call:\n    inputs:\n      level: {type: boolean}\njobs:\n  a:\n    runs-on: tiny\n    steps: [{run: x}]\n');
+    const bad = await run((out) => validateCommand({ repoDir: dir, files: ['.forgevm/workflows/ci.yml'], catalog }, out));
+    expect(bad.code).toBe(1);
+    expect(bad.text.split('\n')).toEqual([
+      '.forgevm/workflows/ci.yml:5:12: jobs.build.with.level: input "level" of .github/workflows/build.yml is a boolean; write true or false, not 3',
+      '1 problem(s) in 1 of 1 workflow file(s)',
+    ]);
+  });
+});
+
+describe('plan: reusable workflows and jobs that cannot run', () => {
+  it('lists the called jobs as caller / called, and a job whose matrix is over the limit as failing', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'forgevm-plan-calls-'));
+    try {
+      const sh = (...args: string[]) => execa('git', args, { cwd: dir });
+      await sh('init', '-q', '-b', 'main');
+      await mkdir(path.join(dir, '.forgevm/workflows'), { recursive: true });
+      await mkdir(path.join(dir, '.github/workflows'), { recursive: true });
+      const big = JSON.stringify(Array.from({ length: 300 }, (_, i) => i));
+      await writeFile(
+        path.join(dir, '.forgevm/workflows/ci.yml'),
+        `name: CI\non: push\njobs:\n  build:\n    name: Build\n    uses: ./.github/workflows/build.yml\n  huge:\n    runs-on: tiny\n    strategy:\n      matrix:\n        n: \${{ fromJSON('${big}') }}\n    steps: [{run: x}]\n`,
+      );
+      await writeFile(path.join(dir, '.github/workflows/build.yml'), 'on: workflow_call\njobs:\n  compile:\n    runs-on: tiny\n    steps: [{run: make}]\n');
+      await sh('add', '-A');
+      await sh('-c', 'user.email=t@example.com', '-c', 'user.name=T', 'commit', '-q', '-m', 'calls');
+      const { code, text } = await run((out) => planCommand({ repoDir: dir, event: 'push' }, out));
+      expect(code).toBe(0);
+      const rows = text.split('\n').slice(2);
+      expect(rows[0]).toMatch(/^CI\s+Build \/ compile\s+tiny\s+runs$/);
+      expect(rows[1]).toMatch(/^CI\s+huge\s+tiny\s+fails\s+strategy\.matrix: the matrix has 300 combinations; GitHub's limit is 256$/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -214,6 +214,38 @@ jobs:
   });
 });
 
+describe('jobs that cannot run because of an error', () => {
+  it('conclude failure with the reason, not skipped, and their dependents are skipped', async () => {
+    const defs = [jobDef({ id: 'a' }), jobDef({ id: 'b', needs: ['a'] })];
+    const wf = workflowOf(defs);
+    const plan: PlannedJob[] = [
+      { instance: instanceOf(defs[0]!, wf), decision: { runs: false, failure: true, reason: "strategy.matrix: the matrix has 300 combinations; GitHub's limit is 256" } },
+      planned(instanceOf(defs[1]!, wf)),
+    ];
+    const f = fakeRunner();
+    const results = await runJobGraph(plan, f.runJob, opts());
+    expect(results.get('a')).toMatchObject({ conclusion: 'failure', error: "strategy.matrix: the matrix has 300 combinations; GitHub's limit is 256" });
+    expect(conclusions(results)).toEqual({ a: 'failure', b: 'skipped' });
+    expect(runConclusion(results.values())).toBe('failure');
+    expect(f.started).toEqual([]);
+  });
+  it('a matrix read from needs that turns out too large fails the job', async () => {
+    const { workflow } = parseWorkflow(
+      'ci.yml',
+      `on: push\njobs:\n  setup:\n    runs-on: tiny\n    outputs: {list: x}\n    steps: [{run: x}]\n  test:\n    needs: setup\n    runs-on: tiny\n    strategy:\n      matrix:\n        v: \${{ fromJSON(needs.setup.outputs.list) }}\n    steps: [{run: x}]\n`,
+    );
+    const github = githubContext();
+    const [plannedWorkflow] = planWorkflows({ name: 'push', ref: github.ref, sha: github.sha, payload: {} }, [workflow!], undefined, github);
+    const f = fakeRunner({ setup: { outputs: { list: JSON.stringify(Array.from({ length: 257 }, (_, i) => i)) } } });
+    const results = await runJobGraph(plannedWorkflow!.jobs, f.runJob, opts());
+    expect(f.started).toEqual(['setup']);
+    expect([...results.values()].map((r) => [r.conclusion, r.error])).toEqual([
+      ['success', undefined],
+      ['failure', "strategy.matrix: the matrix has 257 combinations; GitHub's limit is 256"],
+    ]);
+  });
+});
+
 describe('matrix from needs', () => {
   it('expands a matrix that reads needs once the needed job has finished', async () => {
     const { workflow, problems } = parseWorkflow(

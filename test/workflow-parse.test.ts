@@ -234,14 +234,14 @@ describe('problems', () => {
       /Unrecognized function: 'success' \(success\(\) cannot be used here; available: hashFiles\(\)\)/,
     );
   });
-  it('names unsupported features', () => {
+  it('names unsupported features with the job id, and what to do instead', () => {
     expect(
       problemsOf(wrap('  a:\n    runs-on: x\n    services: {}\n    container: debian\n    steps:\n      - uses: docker://alpine\n  b:\n    uses: o/r/.github/workflows/x.yml@main\n')),
     ).toEqual([
-      '5:5: service containers (jobs.<id>.services) are not supported by forgevm',
-      '6:5: job containers (jobs.<id>.container) are not supported by forgevm',
-      '8:15: jobs.a.steps[0].uses: action "docker://alpine" is not supported; forgevm runs "run:" steps and actions/checkout@<ref> only',
-      '10:5: reusable workflows (jobs.<id>.uses) are not supported by forgevm',
+      '5:5: jobs.a.services: service containers are not supported by forgevm; start the service in a step instead (the VM is yours)',
+      '6:5: jobs.a.container: job containers are not supported by forgevm; the job runs in a VM: pick the image with runs-on',
+      '8:15: jobs.a.steps[0]: docker actions (uses: docker://alpine) are not supported by forgevm; run the tool in a "run:" step instead (the VM is yours to install it in)',
+      '10:11: jobs.b.uses: reusable workflows from other repositories ("o/r/.github/workflows/x.yml@main") are not supported by forgevm; copy the workflow into this repository and call it as ./path/to/it.yml',
     ]);
   });
   it('reports YAML syntax errors with their position', () => {
@@ -261,6 +261,178 @@ describe('problems', () => {
   });
 });
 
+describe('step uses: and with:', () => {
+  const steps = (...lines: string[]) => `on: push\njobs:\n  build:\n    runs-on: x\n    steps:\n${lines.map((l) => `      - ${l}\n`).join('')}`;
+  it('accepts every form GitHub has: local path, owner/repo@ref, owner/repo/path@ref, full URL', () => {
+    const { workflow, problems } = parseWorkflow(
+      FILE,
+      steps(
+        'uses: ./.github/actions/setup',
+        'uses: actions/setup-node@v4',
+        'uses: github/codeql-action/init@0123456789abcdef0123456789abcdef01234567',
+        'uses: https://code.forgejo.org/actions/upload-artifact@v4',
+        'uses: dtolnay/rust-toolchain@master',
+      ),
+    );
+    expect(problems).toEqual([]);
+    expect(workflow!.jobs[0]!.steps.map((s) => s.uses)).toEqual([
+      './.github/actions/setup',
+      'actions/setup-node@v4',
+      'github/codeql-action/init@0123456789abcdef0123456789abcdef01234567',
+      'https://code.forgejo.org/actions/upload-artifact@v4',
+      'dtolnay/rust-toolchain@master',
+    ]);
+  });
+  it('refuses malformed references with what to write instead', () => {
+    expect(
+      problemsOf(steps('uses: actions/setup-node', 'uses: actions/setup-node@', "uses: actions/${{ matrix.x }}@v1", 'uses: ./../elsewhere', 'uses: ./.github/workflows/build.yml', 'uses: just-a-name@v1')),
+    ).toEqual([
+      '6:15: jobs.build.steps[0].uses: "actions/setup-node": a remote action needs a version: actions/setup-node@<tag, branch or SHA> (local actions start with "./")',
+      '7:15: jobs.build.steps[1].uses: "actions/setup-node@": has an empty version after "@"',
+      '8:15: jobs.build.steps[2].uses: "actions/${{ matrix.x }}@v1" holds an expression; GitHub resolves actions before the job runs, so uses: must be literal',
+      '9:15: jobs.build.steps[3].uses: "./../elsewhere": a local action must stay inside the workspace (the path climbs out with "..")',
+      '10:15: jobs.build.steps[4].uses: "./.github/workflows/build.yml" is a workflow, not an action; call a reusable workflow from a job (jobs.<id>.uses), not from a step',
+      '11:15: jobs.build.steps[5].uses: "just-a-name@v1": names no repository; expected ./path, owner/repo@ref, owner/repo/path@ref, https://host/owner/repo@ref or docker://image',
+    ]);
+  });
+  it('reports a docker action once per workflow, at its first step, with how many more use it', () => {
+    const text = `on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: docker://alpine:3\n      - uses: docker://alpine:3\n  b:\n    runs-on: x\n    steps:\n      - uses: docker://alpine:3\n      - uses: docker://node:20\n`;
+    expect(problemsOf(text)).toEqual([
+      '6:15: jobs.a.steps[0]: docker actions (uses: docker://alpine:3) are not supported by forgevm; run the tool in a "run:" step instead (the VM is yours to install it in) (and 2 more steps of this workflow)',
+      '12:15: jobs.b.steps[1]: docker actions (uses: docker://node:20) are not supported by forgevm; run the tool in a "run:" step instead (the VM is yours to install it in)',
+    ]);
+  });
+  it('passes any scalar in with: as a string, as GitHub does (numbers lose their spelling)', () => {
+    const { workflow, problems } = parseWorkflow(FILE, steps('uses: actions/setup-python@v5\n        with: {python-version: 3.10, cache: true, depth: 0, token: "${{ secrets.T }}", empty: }'));
+    expect(problems).toEqual([]);
+    expect(workflow!.jobs[0]!.steps[0]!.with).toEqual({ 'python-version': '3.1', cache: 'true', depth: '0', token: '${{ secrets.T }}', empty: '' });
+  });
+  it('checks with: expressions with the step contexts', () => {
+    expect(problemsOf(steps('uses: a/b@v1\n        with: {x: "${{ jobs.y }}", ok: "${{ steps.s.outputs.o }}"}'))).toEqual([
+      "7:15: jobs.build.steps[0].with.x: invalid expression ${{ jobs.y }}: Unrecognized named-value: 'jobs' (contexts available here: github, needs, strategy, matrix, job, runner, env, vars, secrets, steps, inputs)",
+    ]);
+  });
+});
+
+describe('environment: and other job keys', () => {
+  const job = (extra: string) => `on: push\njobs:\n  deploy:\n    runs-on: x\n${extra}    steps: [{run: x}]\n`;
+  it('keeps the environment name (and url), without protection rules', () => {
+    expect(parseWorkflow(FILE, job('    environment: production\n')).workflow!.jobs[0]!.environment).toEqual({ name: 'production' });
+    const mapped = parseWorkflow(FILE, job('    environment:\n      name: pypi\n      url: https://pypi.org/p/${{ github.event.repository.name }}\n'));
+    expect(mapped.problems).toEqual([]);
+    expect(mapped.workflow!.jobs[0]!.environment).toEqual({ name: 'pypi', url: 'https://pypi.org/p/${{ github.event.repository.name }}' });
+  });
+  it('reports an environment without a name, or with unknown keys', () => {
+    expect(problemsOf(job('    environment:\n      url: x\n      rules: y\n'))).toEqual([
+      '6:7: jobs.deploy.environment needs a "name"',
+      '7:7: unknown key "rules" in jobs.deploy.environment',
+    ]);
+  });
+  it('reports with: and secrets: on a job that calls nothing', () => {
+    expect(problemsOf(job('    with: {a: 1}\n'))).toEqual([
+      '5:5: jobs.deploy.with: only a job that calls a reusable workflow (uses: ./path/to/workflow.yml) takes "with"; a step passes inputs to an action with its own with:',
+    ]);
+  });
+});
+
+describe('jobs that call a reusable workflow', () => {
+  const caller = (body: string) => `on: push\njobs:\n  call:\n${body}`;
+  it('reads uses, with (typed), secrets and the keys GitHub allows with them', () => {
+    const { workflow, problems } = parseWorkflow(
+      FILE,
+      caller(
+        "    name: Build ${{ matrix.os }}\n    needs: [lint]\n    if: github.ref == 'refs/heads/main'\n    strategy: {matrix: {os: [a, b]}}\n    concurrency: build\n    permissions: {contents: read}\n    uses: ./.github/workflows/build.yml\n    with:\n      flavour: ${{ matrix.os }}\n      count: 3\n      debug: true\n    secrets: inherit\n  lint:\n    runs-on: x\n    steps: [{run: x}]\n",
+      ),
+    );
+    expect(problems).toEqual([]);
+    const job = workflow!.jobs[0]!;
+    expect(job).toMatchObject({ name: 'Build ${{ matrix.os }}', needs: ['lint'], runsOn: '', steps: [], concurrency: { group: 'build', cancelInProgress: false } });
+    expect(job.call).toMatchObject({
+      uses: './.github/workflows/build.yml',
+      path: '.github/workflows/build.yml',
+      with: { flavour: '${{ matrix.os }}', count: 3, debug: true },
+      secrets: 'inherit',
+      pos: { line: 10, column: 11 },
+    });
+    const mapped = parseWorkflow(FILE, caller('    uses: ./ci/x.yaml\n    secrets:\n      token: ${{ secrets.NPM_TOKEN }}\n'));
+    expect(mapped.problems).toEqual([]);
+    expect(mapped.workflow!.jobs[0]!.call?.secrets).toEqual({ token: '${{ secrets.NPM_TOKEN }}' });
+  });
+  it('refuses job keys a call job cannot have, and bad references', () => {
+    expect(problemsOf(caller('    runs-on: x\n    steps: [{run: x}]\n    environment: prod\n    uses: ./w.yml@main\n'))).toEqual([
+      '4:5: jobs.call.runs-on: a job that calls a reusable workflow (uses:) cannot have "runs-on"; it belongs in the called workflow\'s jobs',
+      '5:5: jobs.call.steps: a job that calls a reusable workflow (uses:) cannot have "steps"; it belongs in the called workflow\'s jobs',
+      '6:5: jobs.call.environment: a job that calls a reusable workflow (uses:) cannot have "environment"; it belongs in the called workflow\'s jobs',
+      '7:11: jobs.call.uses: "./w.yml@main": a workflow of this repository runs at the caller\'s commit, so it takes no @ref; drop it',
+    ]);
+    expect(problemsOf(caller('    uses: ./scripts/build.sh\n'))).toEqual(['4:11: jobs.call.uses: "./scripts/build.sh" is not a workflow file; name a .yml or .yaml file']);
+    expect(problemsOf(caller('    uses: ./../other/x.yml\n'))).toEqual(['4:11: jobs.call.uses: "./../other/x.yml" leaves the repository']);
+    expect(problemsOf(caller('    uses: ./x.yml\n    secrets: all\n'))).toEqual(['5:14: jobs.call.secrets must be "inherit" or a mapping of secret names to values']);
+    expect(problemsOf(caller('    uses: build.yml\n'))).toEqual(['4:11: jobs.call.uses: "build.yml" is not a reusable workflow reference; write ./path/to/workflow.yml (a file of this repository)']);
+    expect(problemsOf(caller('    uses: ./${{ matrix.w }}.yml\n'))).toEqual(['4:11: jobs.call.uses: "./${{ matrix.w }}.yml" holds an expression; the called workflow must be a literal path']);
+    expect(problemsOf(caller('    uses: https://codeberg.org/o/r/.forgejo/workflows/x.yml@v1\n'))[0]).toMatch(/^4:11: jobs\.call\.uses: reusable workflows from other repositories/);
+  });
+  it('checks with: and secrets: expressions with the contexts GitHub allows there', () => {
+    expect(problemsOf(caller('    uses: ./x.yml\n    with: {a: "${{ steps.s.outputs.o }}"}\n    secrets: {t: "${{ env.T }}"}\n'))).toEqual([
+      "5:15: jobs.call.with.a: invalid expression ${{ steps.s.outputs.o }}: Unrecognized named-value: 'steps' (contexts available here: github, needs, strategy, matrix, inputs, vars)",
+      "6:18: jobs.call.secrets.t: invalid expression ${{ env.T }}: Unrecognized named-value: 'env' (contexts available here: github, needs, strategy, matrix, secrets, inputs, vars)",
+    ]);
+  });
+});
+
+describe('on: workflow_call', () => {
+  const callable = (on: string) => `on:\n  workflow_call:\n${on}jobs:\n  a:\n    runs-on: x\n    steps: [{run: x}]\n`;
+  it('reads inputs, outputs and secrets', () => {
+    const { workflow, problems } = parseWorkflow(
+      FILE,
+      callable(
+        '    inputs:\n      flavour: {type: string, required: true, description: which}\n      count: {type: number, default: 2}\n      debug: {type: boolean}\n      ref: {type: string, default: "${{ github.ref }}"}\n    outputs:\n      artifact: {description: the file, value: "${{ jobs.a.outputs.name }}"}\n    secrets:\n      token: {required: true}\n      optional:\n',
+      ),
+    );
+    expect(problems).toEqual([]);
+    expect(workflow!.on.workflowCall).toEqual({
+      inputs: {
+        flavour: { type: 'string', required: true, description: 'which' },
+        count: { type: 'number', required: false, default: 2 },
+        debug: { type: 'boolean', required: false },
+        ref: { type: 'string', required: false, default: '${{ github.ref }}' },
+      },
+      outputs: { artifact: { description: 'the file', value: '${{ jobs.a.outputs.name }}' } },
+      secrets: { token: { required: true }, optional: { required: false } },
+    });
+    expect(parseWorkflow(FILE, 'on: [push, workflow_call]\njobs:\n  a:\n    runs-on: x\n    steps: [{run: x}]\n').workflow!.on.workflowCall).toEqual({ inputs: {}, outputs: {}, secrets: {} });
+  });
+  it('reports inputs without a type or of a type reusable workflows lack, bad defaults, outputs without value', () => {
+    expect(
+      problemsOf(
+        callable(
+          '    inputs:\n      a: {required: true}\n      b: {type: choice}\n      c: {type: boolean, default: "yes"}\n      d: {type: string, default: "${{ steps.x }}"}\n    outputs:\n      o: {description: x}\n      p: {value: "${{ steps.s.outputs.x }}"}\n    secrets:\n      s: {required: maybe}\n    concurrency: 1\n',
+        ),
+      ),
+    ).toEqual([
+      '4:7: on.workflow_call.inputs.a has no "type" (string, boolean or number); GitHub requires one for reusable workflow inputs',
+      '5:17: on.workflow_call.inputs.b.type "choice" is not one of string, boolean, number (the types a reusable workflow input can have)',
+      '6:35: on.workflow_call.inputs.c.default "yes" is not a boolean',
+      "7:34: on.workflow_call.inputs.d.default: invalid expression ${{ steps.x }}: Unrecognized named-value: 'steps' (contexts available here: github, inputs, vars)",
+      '9:7: on.workflow_call.outputs.o has no "value" (an expression such as ${{ jobs.<job>.outputs.<name> }})',
+      "10:18: on.workflow_call.outputs.p.value: invalid expression ${{ steps.s.outputs.x }}: Unrecognized named-value: 'steps' (contexts available here: github, jobs, vars, inputs)",
+      '12:21: on.workflow_call.secrets.s.required must be true or false',
+      '13:5: unknown key "concurrency" in on.workflow_call',
+    ]);
+  });
+});
+
+describe('matrix size', () => {
+  const matrix = (extra: string) =>
+    `on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        x: [${Array.from({ length: 17 }, (_, i) => i).join(', ')}]\n        y: [${Array.from({ length: 16 }, (_, i) => i).join(', ')}]\n${extra}    steps: [{run: x}]\n`;
+  it('reports a matrix over 256 combinations after include and exclude, before anything runs', () => {
+    expect(problemsOf(matrix('        include: [{x: 99, y: 99}]\n'))).toEqual(["7:9: jobs.a.strategy.matrix: the matrix has 273 combinations; GitHub's limit is 256"]);
+  });
+  it('accepts the same axes once exclude brings them under the limit', () => {
+    expect(problemsOf(matrix('        exclude: [{x: 0}, {x: 1}]\n'))).toEqual([]);
+  });
+});
+
 // A small seeded generator: random structures made of real workflow keys, and mutations of a
 // valid file. The parser must answer with problems, never throw (nor hit its internal-error net).
 describe('parseWorkflow never throws', () => {
@@ -276,9 +448,10 @@ describe('parseWorkflow never throws', () => {
   const random = rng(20240601);
   const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const KEYS = [...WORKFLOW_KEYS, ...JOB_KEYS, ...STEP_KEYS, 'push', 'pull_request', 'workflow_dispatch', 'inputs', 'matrix',
-    'include', 'exclude', 'branches', 'paths', 'types', 'group', 'run', 'services', 'uses', 'a', 'b'];
+    'include', 'exclude', 'branches', 'paths', 'types', 'group', 'run', 'services', 'uses', 'a', 'b', 'workflow_call', 'outputs',
+    'secrets', 'type', 'default', 'value', 'name', 'url'];
   const SCALARS: unknown[] = [null, true, false, 0, 7, -1.5, '', 'x', '${{ github.ref }}', '${{ matrix.os', "${{ '}}' }}", '${{ a.b }}',
-    'actions/checkout@v4', '[skip ci]', '**', '!x', 'v[0-9', '\\'];
+    'actions/checkout@v4', '[skip ci]', '**', '!x', 'v[0-9', '\\', './x.yml', 'docker://a', 'inherit', 'o/r/w.yml@v1', 'boolean'];
   const value = (depth: number): unknown => {
     const roll = random();
     if (depth > 3 || roll < 0.4) return pick(SCALARS);

@@ -261,10 +261,27 @@ jobs:
 });
 
 describe('matrix problems', () => {
-  it('skips a job whose matrix cannot be expanded, with the reason', () => {
+  // A skipped check counts as passing for branch protection: a job that cannot run because of an
+  // error must fail, with the reason.
+  it('fails a job whose matrix cannot be expanded, with the reason', () => {
     const text = `on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix: \${{ fromJSON('[1]') }}\n    steps: [{run: x}]\n`;
     const p = plan(text, push('refs/heads/main'));
-    expect(p.jobs[0]!.decision).toEqual({ runs: false, reason: 'strategy.matrix: strategy.matrix must evaluate to a mapping' });
+    expect(p.jobs[0]!.decision).toEqual({ runs: false, failure: true, reason: 'strategy.matrix: strategy.matrix must evaluate to a mapping' });
+  });
+  it('fails a job whose fromJSON matrix exceeds 256 combinations', () => {
+    const axis = JSON.stringify(Array.from({ length: 300 }, (_, i) => i));
+    const text = `on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        n: \${{ fromJSON('${axis}') }}\n    steps: [{run: x}]\n`;
+    expect(plan(text, push('refs/heads/main')).jobs[0]!.decision).toEqual({
+      runs: false,
+      failure: true,
+      reason: "strategy.matrix: the matrix has 300 combinations; GitHub's limit is 256",
+    });
+  });
+  it('fails a job whose if: cannot be evaluated', () => {
+    const text = `on: push\njobs:\n  a:\n    if: fromJSON('{oops') == 1\n    runs-on: x\n    steps: [{run: x}]\n`;
+    const decision = plan(text, push('refs/heads/main')).jobs[0]!.decision;
+    expect(decision).toMatchObject({ runs: false, failure: true });
+    expect(decision.runs === false && decision.reason).toMatch(/^if: fromJSON\('\{oops'\) == 1 could not be evaluated: /);
   });
   it('defers a matrix that reads needs to the graph runner', () => {
     const text = `on: push\njobs:\n  a:\n    runs-on: x\n    outputs: {list: x}\n    steps: [{run: x}]\n  b:\n    needs: a\n    runs-on: x\n    strategy:\n      matrix:\n        v: \${{ fromJSON(needs.a.outputs.list) }}\n    steps: [{run: x}]\n`;

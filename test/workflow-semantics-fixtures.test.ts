@@ -12,6 +12,7 @@ import type { JobResult } from '../src/job/result.ts';
 import { runSteps } from '../src/job/steps.ts';
 import { JobLog } from '../src/log/job-log.ts';
 import { runConclusion, runJobGraph } from '../src/workflow/graph.ts';
+import { directorySource, parseAndResolve } from '../src/workflow/load.ts';
 import { parseWorkflow } from '../src/workflow/parse.ts';
 import { planWorkflows } from '../src/workflow/planner.ts';
 import { LocalGuest } from './support/local-guest.ts';
@@ -24,8 +25,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 async function runFixture(file: string) {
   const text = readFileSync(join(FIXTURES, file), 'utf8');
-  const parsed = parseWorkflow(`workflows/semantics/${file}`, text);
-  expect(parsed.problems).toEqual([]);
+  const path = `workflows/semantics/${file}`;
+  // The workflows it calls are read from this checkout, as forgevm run reads them from the repository.
+  const loaded = await parseAndResolve([{ path, ...parseWorkflow(path, text) }], directorySource(join(import.meta.dirname, '..')));
+  expect(loaded.problems).toEqual([]);
+  const parsed = { workflow: loaded.workflows[0] };
   const github = githubContext();
   const [plannedWorkflow] = planWorkflows(
     { name: 'push', ref: github.ref, sha: github.sha, payload: github.event, headCommitMessage: 'test' },
@@ -50,7 +54,7 @@ async function runFixture(file: string) {
         const outcome = await runSteps(
           guest,
           log,
-          { instance: p.instance, github, needs, inputs: {}, vars: {}, workspace, tempDir: join(dir, 'temp'), defaultTimeoutMinutes: 5 },
+          { instance: p.instance, github, needs, inputs: p.instance.inputs ?? {}, vars: {}, workspace, tempDir: join(dir, 'temp'), defaultTimeoutMinutes: 5 },
           signal,
         );
         return { conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, ...(outcome.error ? { error: outcome.error } : {}), logPath, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };
@@ -69,7 +73,7 @@ const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.yml')).sort();
 
 describe('semantics fixtures on the host', () => {
   it('has fixtures for every area the VM runs must cover', () => {
-    expect(files).toEqual(['env-and-files.yml', 'fail-fast.yml', 'matrix-needs.yml', 'status-functions.yml', 'timeouts.yml']);
+    expect(files).toEqual(['env-and-files.yml', 'fail-fast.yml', 'matrix-needs.yml', 'reusable.yml', 'status-functions.yml', 'timeouts.yml']);
   });
 
   for (const file of files) {

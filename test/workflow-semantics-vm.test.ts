@@ -3,7 +3,7 @@
  * (a subprocess, in a git repository with the fixtures committed), checked against the file's
  * `# expect…:` headers: each job's conclusion (from `--json` and from the summary table), the
  * number of matrix instances, the run's conclusion and exit code.
- * About 17 VMs in all; two at a time (`--max-parallel 2`) on this 2-core machine.
+ * About 21 VMs in all; two at a time (`--max-parallel 2`) on this 2-core machine.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -16,6 +16,8 @@ import { jobFolders, qemuProcessesUnder } from './support/vm-harness.ts';
 const FIXTURES = join(import.meta.dirname, '..', 'workflows', 'semantics');
 const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.yml')).sort();
 const texts = Object.fromEntries(files.map((f) => [f, readFileSync(join(FIXTURES, f), 'utf8')]));
+// Workflows the fixtures call (reusable.yml): in the repository too, not fixtures of their own.
+const called = readdirSync(join(FIXTURES, 'called')).filter((f) => f.endsWith('.yml'));
 
 let stateRoot: string;
 let repo: { dir: string; sha: string };
@@ -26,6 +28,7 @@ beforeAll(async () => {
   repo = await gitRepo({
     'README.md': 'semantics fixtures\n',
     ...Object.fromEntries(files.map((f) => [`workflows/semantics/${f}`, texts[f]!])),
+    ...Object.fromEntries(called.map((f) => [`workflows/semantics/called/${f}`, readFileSync(join(FIXTURES, 'called', f), 'utf8')])),
   });
 });
 

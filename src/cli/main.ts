@@ -69,7 +69,7 @@ program
     action(async (files: string[]) => {
       const { validateCommand } = await import('../workflow/commands.ts');
       const config = cliConfig(globals());
-      return validateCommand({ repoDir: process.cwd(), files, folders: config.workflowDirs }, out);
+      return validateCommand({ repoDir: process.cwd(), files, folders: config.workflowDirs, catalog: config.images }, out);
     }),
   );
 
@@ -168,17 +168,21 @@ program
       const { serveCommand } = await import('../forge/serve.ts');
       const { startWorker } = await import('../scheduler/start-worker.ts');
       const { startLogRetention } = await import('../log/log-retention.ts');
+      const { startDeliveryRetention } = await import('../store/delivery-retention.ts');
       const { stateDir } = await import('../vm/state-dir.ts');
       const engine = await cliEngine(cliConfig(globals()));
       await serveCommand({
         config: globals().config,
         startWorker: async (context) => {
           const worker = await startWorker({ ...context, engine });
-          const retention = startLogRetention({ dir: stateDir(context.config.stateDir).logs, days: context.config.logRetentionDays, log: context.logger });
+          const retention = [
+            startLogRetention({ dir: stateDir(context.config.stateDir).logs, days: context.config.logRetentionDays, log: context.logger }),
+            startDeliveryRetention({ store: context.store, days: context.config.deliveryRetentionDays, log: context.logger }),
+          ];
           return {
             wake: () => worker.notify(),
             stop: () => {
-              retention.stop();
+              for (const r of retention) r.stop();
               return worker.stop();
             },
           };

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { resolveImage } from '../config/catalog.ts';
 import type { Config } from '../config/config.ts';
@@ -16,7 +16,8 @@ import { formatDuration } from '../job/duration.ts';
 import { stateDir } from '../vm/state-dir.ts';
 import { failureIsAllowed, runConclusion, runJobGraph } from '../workflow/graph.ts';
 import type { PlannedJob, Workflow } from '../workflow/model.ts';
-import { directorySource, loadWorkflows, memorySource } from '../workflow/load.ts';
+import { directorySource, loadWorkflows, parseAndResolve } from '../workflow/load.ts';
+import { parseWorkflow } from '../workflow/parse.ts';
 import { localGithubContext } from '../workflow/local-context.ts';
 import { planWorkflows, type PlanEvent } from '../workflow/planner.ts';
 import { LiveOutput } from './live-output.ts';
@@ -66,9 +67,14 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
         out(`skipped workflow ${planned.workflow.name}: ${planned.skipped}`);
         return [];
       }
+      // A reusable workflow runs as part of its callers, with their inputs, not on its own.
+      if (planned.skipped && planned.workflow.on.workflowCall) {
+        out(`skipped workflow ${planned.workflow.name}: it runs when another workflow calls it (on: workflow_call)`);
+        return [];
+      }
       return planned.jobs;
     })
-    .filter((job) => !options.job || job.instance.job.id === options.job);
+    .filter((job) => !options.job || topLevelJobId(job) === options.job);
   if (options.job && plan.length === 0) throw new Error(`no job "${options.job}" in the selected workflows: check the id under jobs:`);
   if (plan.length === 0) throw new Error('nothing to run: no workflow matched (see "forgevm plan" for why)');
   if (options.image) for (const job of plan) job.instance.runsOn = options.image;
@@ -114,6 +120,13 @@ export async function runCommand(config: Config, engine: Engine, options: RunOpt
   const conclusion = runConclusion(results.values());
   if (options.json) await writeFile(options.json, `${JSON.stringify(runReport(conclusion, results), null, 2)}\n`);
   return conclusion === 'success' || conclusion === 'skipped' ? 0 : 1;
+}
+
+/** The id under the run's own `jobs:`: a called workflow's jobs belong to the job that calls it. */
+function topLevelJobId(job: PlannedJob): string {
+  let frame = job.instance.call;
+  while (frame?.parent) frame = frame.parent;
+  return frame ? frame.job.id : job.instance.job.id;
 }
 
 export function runReport(conclusion: JobConclusion, results: Map<string, JobResult>): RunReport {
@@ -188,8 +201,8 @@ async function loadLocalWorkflows(repoDir: string, folders: string[], only?: str
     } catch {
       throw new Error(`cannot read workflow ${only}: check the path`);
     }
-    const folder = dirname(path);
-    loaded = await loadWorkflows(memorySource([{ path, text }]), [folder]);
+    // The workflows it calls are read from the working tree too.
+    loaded = await parseAndResolve([{ path, ...parseWorkflow(path, text) }], directorySource(repoDir));
   } else {
     loaded = await loadWorkflows(directorySource(repoDir), folders);
     if (loaded.workflows.length === 0) {

@@ -42,7 +42,14 @@ export interface Config {
   stateDir: string;
   github: GithubAppConfig | null;
   forgejo: ForgejoConfig | null;
-  concurrency: { maxJobs: number; perLabel: Record<string, number> };
+  /** VMs at once (overall and per label), and deliveries planned at once. */
+  concurrency: { maxJobs: number; perLabel: Record<string, number>; deliveries: number };
+  /** Backoff for deliveries that failed for a passing reason, and when to give up. */
+  deliveryRetry: { baseSeconds: number; maxSeconds: number; giveUpHours: number };
+  /** `serve` prunes finished deliveries older than this many days; 0 keeps them forever. */
+  deliveryRetentionDays: number;
+  /** Bytes of webhook bodies read at once, over all requests; beyond it the intake answers 503. */
+  webhookBytesInFlight: number;
   workflowDirs: string[];
   defaultTimeoutMinutes: number;
   logCapBytes: number;
@@ -91,6 +98,9 @@ const envSettings: Array<{ name: string; path: string[]; number?: boolean }> = [
   { name: 'FORGEVM_MAX_JOBS', path: ['concurrency', 'maxJobs'], number: true },
   { name: 'FORGEVM_STORE_SYNC', path: ['store', 'synchronous'] },
   { name: 'FORGEVM_LOG_RETENTION_DAYS', path: ['logRetentionDays'], number: true },
+  { name: 'FORGEVM_DELIVERY_CONCURRENCY', path: ['concurrency', 'deliveries'], number: true },
+  { name: 'FORGEVM_DELIVERY_RETENTION_DAYS', path: ['deliveryRetentionDays'], number: true },
+  { name: 'FORGEVM_WEBHOOK_BYTES_IN_FLIGHT', path: ['webhookBytesInFlight'], number: true },
   { name: 'FORGEVM_SECRETS_KEY', path: ['secrets', 'key'] },
   { name: 'FORGEVM_SECRETS_KEY_FILE', path: ['secrets', 'keyFile'] },
   { name: 'FORGEVM_CACHE_MAX_BYTES', path: ['cache', 'maxBytes'], number: true },
@@ -115,6 +125,10 @@ const hints: Record<string, string> = {
   stateDir: 'set FORGEVM_STATE_DIR to a writable folder',
   'concurrency.maxJobs': 'set concurrency.maxJobs (or FORGEVM_MAX_JOBS) to how many VMs may run at once',
   'concurrency.perLabel': 'give each label a whole number ≥ 1',
+  'concurrency.deliveries': 'set concurrency.deliveries (or FORGEVM_DELIVERY_CONCURRENCY) to how many deliveries may be planned at once, e.g. 4',
+  deliveryRetry: 'give deliveryRetry.baseSeconds, maxSeconds and giveUpHours as numbers, e.g. 10, 300 and 24',
+  deliveryRetentionDays: 'set deliveryRetentionDays (or FORGEVM_DELIVERY_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep deliveries forever',
+  webhookBytesInFlight: 'set webhookBytesInFlight (or FORGEVM_WEBHOOK_BYTES_IN_FLIGHT) to bytes, e.g. 67108864 for 64 MiB',
   workflowDirs: 'list folders relative to the repository root, e.g. [.forgevm/workflows]',
   defaultTimeoutMinutes: 'give minutes, e.g. 360',
   logCapBytes: 'give bytes, e.g. 104857600 for 100 MiB',
@@ -298,6 +312,9 @@ export function loadConfig(options: LoadConfigOptions): Config {
     defaultTimeoutMinutes: c.defaultTimeoutMinutes,
     logCapBytes: c.logCapBytes,
     logRetentionDays: c.logRetentionDays,
+    deliveryRetry: c.deliveryRetry,
+    deliveryRetentionDays: c.deliveryRetentionDays,
+    webhookBytesInFlight: c.webhookBytesInFlight,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },
     secrets: {
       key: c.secrets.key ?? null,

@@ -18,6 +18,10 @@ const nonEmpty = z.string({ error: required('a string') }).min(1, 'must not be e
 /** Type errors say "must be a number"; fractions and values < 1 say `must be <what>`. */
 const positiveInt = (what = 'a whole number ≥ 1') =>
   z.number({ error: required('a number') }).int(`must be ${what}`).min(1, `must be ${what}`);
+/** Seconds or hours: fractions allowed, zero not. */
+const positiveNumber = z.number({ error: required('a number') }).positive('must be more than 0');
+/** GitHub's cap on a webhook payload (src/forge/body.ts MAX_WEBHOOK_BYTES). */
+const MAX_PAYLOAD_BYTES = 25 * 1024 * 1024;
 const httpUrl = z
   .string({ error: required('a URL') })
   .refine((v) => /^https?:\/\/[^/\s]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
@@ -64,9 +68,31 @@ export const fileSchema = z
       .object({
         maxJobs: positiveInt().default(2),
         perLabel: z.record(z.string(), positiveInt()).default({}),
+        /** Deliveries planned at once (API calls, no VMs); retrying ones wait aside. */
+        deliveries: positiveInt().max(64, 'must be at most 64').default(4),
       })
       .strict()
-      .default({ maxJobs: 2, perLabel: {} }),
+      .default({ maxJobs: 2, perLabel: {}, deliveries: 4 }),
+    /** Deliveries that failed for a passing reason (forge down, 5xx, rate limit) are tried again. */
+    deliveryRetry: z
+      .object({
+        baseSeconds: positiveNumber.default(10),
+        maxSeconds: positiveNumber.default(300),
+        giveUpHours: positiveNumber.default(24),
+      })
+      .strict()
+      .default({ baseSeconds: 10, maxSeconds: 300, giveUpHours: 24 }),
+    /** Finished deliveries older than this are pruned by `serve`; 0 keeps them forever. */
+    deliveryRetentionDays: z
+      .number({ error: required('a number') })
+      .int('must be a whole number')
+      .min(0, 'must be 0 (keep forever) or more')
+      .max(36500, 'must be at most 36500')
+      .default(30),
+    /** Bytes of webhook bodies being read at once, all requests together; beyond it, 503. */
+    webhookBytesInFlight: positiveInt('a whole number of bytes')
+      .min(MAX_PAYLOAD_BYTES, `must be at least ${MAX_PAYLOAD_BYTES} (one 25 MiB delivery)`)
+      .default(64 * 1024 * 1024),
     workflowDirs: z
       .array(
         z

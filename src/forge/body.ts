@@ -5,20 +5,30 @@
  *
  * Under @hono/node-server the Node request is read directly (cheaper than going through a web
  * ReadableStream); otherwise (app.request in tests, other runtimes) the Request body is used.
+ *
+ * With a `Reservation` from the intake's ByteBudget (body-budget.ts), a body longer than what
+ * was reserved grows the reservation as it arrives, and is cut off (`busy`) when the budget is
+ * spent. A body of known length is read into one buffer of that size: no second copy.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Reservation } from './body-budget.ts';
 
 /** GitHub caps payloads at 25 MB; nothing larger is a real delivery. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
-export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too-large' | 'aborted' };
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too-large' | 'aborted' | 'busy' };
 
-function declaredTooLarge(contentLength: string | null | undefined, maxBytes: number): boolean {
-  return typeof contentLength === 'string' && /^\d+$/.test(contentLength.trim()) && Number(contentLength) > maxBytes;
+/** The declared Content-Length, when it is a plain number. */
+export function declaredLength(contentLength: string | null | undefined): number | undefined {
+  return typeof contentLength === 'string' && /^\d+$/.test(contentLength.trim()) ? Number(contentLength) : undefined;
 }
 
-export async function readCappedBody(request: Request, maxBytes: number = MAX_WEBHOOK_BYTES, incoming?: IncomingMessage): Promise<BodyResult> {
-  if (incoming) return readIncoming(incoming, maxBytes);
+function declaredTooLarge(contentLength: string | null | undefined, maxBytes: number): boolean {
+  return (declaredLength(contentLength) ?? 0) > maxBytes;
+}
+
+export async function readCappedBody(request: Request, maxBytes: number = MAX_WEBHOOK_BYTES, incoming?: IncomingMessage, reservation?: Reservation): Promise<BodyResult> {
+  if (incoming) return readIncoming(incoming, maxBytes, reservation);
   if (declaredTooLarge(request.headers.get('content-length'), maxBytes)) return { ok: false, reason: 'too-large' };
   if (!request.body) return { ok: true, body: Buffer.alloc(0) };
   const reader = request.body.getReader();
@@ -33,6 +43,10 @@ export async function readCappedBody(request: Request, maxBytes: number = MAX_WE
         await reader.cancel().catch(() => undefined);
         return { ok: false, reason: 'too-large' };
       }
+      if (reservation && !reservation.growTo(total)) {
+        await reader.cancel().catch(() => undefined);
+        return { ok: false, reason: 'busy' };
+      }
       chunks.push(value);
     }
   } catch {
@@ -41,13 +55,17 @@ export async function readCappedBody(request: Request, maxBytes: number = MAX_WE
   return { ok: true, body: Buffer.concat(chunks, total) };
 }
 
-function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<BodyResult> {
-  if (declaredTooLarge(incoming.headers['content-length'], maxBytes)) {
+function readIncoming(incoming: IncomingMessage, maxBytes: number, reservation?: Reservation): Promise<BodyResult> {
+  const declared = declaredLength(incoming.headers['content-length']);
+  if (declared !== undefined && declared > maxBytes) {
     discardRest(incoming);
     return Promise.resolve({ ok: false, reason: 'too-large' });
   }
   if (incoming.readableEnded) return Promise.resolve({ ok: true, body: Buffer.alloc(0) });
   return new Promise((resolve) => {
+    // Node's parser never delivers more than a declared Content-Length: one buffer holds it all.
+    // Its own allocation (not the pool's), so the store can move it to its writer thread.
+    const exact = declared !== undefined ? Buffer.allocUnsafeSlow(declared) : undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     const finish = (result: BodyResult) => {
@@ -58,15 +76,33 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Body
       resolve(result);
     };
     const onData = (chunk: Buffer) => {
+      if (exact) {
+        if (total + chunk.length > exact.length) {
+          finish({ ok: false, reason: 'aborted' }); // more than declared: not a well-formed request
+          discardRest(incoming);
+          return;
+        }
+        chunk.copy(exact, total);
+        total += chunk.length;
+        return;
+      }
       total += chunk.length;
       if (total > maxBytes) {
         finish({ ok: false, reason: 'too-large' });
         discardRest(incoming);
         return;
       }
+      if (reservation && !reservation.growTo(total)) {
+        finish({ ok: false, reason: 'busy' });
+        discardRest(incoming);
+        return;
+      }
       chunks.push(chunk);
     };
-    const onEnd = () => finish({ ok: true, body: Buffer.concat(chunks, total) });
+    const onEnd = () => {
+      if (exact) finish(total === exact.length ? { ok: true, body: exact } : { ok: false, reason: 'aborted' });
+      else finish({ ok: true, body: Buffer.concat(chunks, total) });
+    };
     const onAbort = () => finish({ ok: false, reason: 'aborted' });
     incoming.on('data', onData);
     incoming.once('end', onEnd);
@@ -76,7 +112,7 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Body
 }
 
 /**
- * After refusing an oversize body: keep reading and dropping what the client still sends, so
+ * After refusing a body (too large, or no room in the budget): keep reading and dropping what the client still sends, so
  * that it can read our 413 (closing a socket with unread data makes the kernel send a reset,
  * which can destroy the response in flight). Bounded: past 64 MiB or 2 s, the socket is cut.
  */

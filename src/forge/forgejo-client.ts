@@ -1,8 +1,9 @@
 /**
  * The few Forgejo/Gitea API calls forgevm needs (API v1, `Authorization: token …`): commit
- * statuses, repository contents, PR files. Retries 5xx and network errors a few times; every
+ * statuses, repository contents, PR files. Retries 5xx and network errors once; every
  * failure is logged as one line.
  */
+import { describeNetworkError } from './api-failure.ts';
 import type { ForgeApiErrorSink, ForgeLogger } from './github-client.ts';
 import { silentLogger } from './github-client.ts';
 
@@ -18,11 +19,18 @@ export interface ForgejoClientOptions {
   retries?: number;
   /** Base wait between retries (ms); doubles each time. */
   retryDelayMs?: number;
+  /** Aborting it ends every call in flight and every retry wait (shutdown). */
+  signal?: AbortSignal;
 }
 
 export class ForgejoApiError extends Error {
-  constructor(readonly status: number, readonly request: string, message: string) {
-    super(`Forgejo API ${request} failed with ${status}: ${message}`);
+  /** Response headers (retry-after…), when there was a response. */
+  readonly response?: { status: number; headers: Record<string, string> };
+
+  /** `status` 0: no response at all (a network error, the cause). */
+  constructor(readonly status: number, readonly request: string, message: string, extra: { cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(status === 0 ? `Forgejo API ${request} failed: ${message}` : `Forgejo API ${request} failed with ${status}: ${message}`, extra.cause !== undefined ? { cause: extra.cause } : undefined);
+    if (extra.headers) this.response = { status, headers: extra.headers };
   }
 }
 
@@ -48,12 +56,15 @@ export class ForgejoClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, allow404 = false): Promise<T | undefined> {
-    const retries = this.options.retries ?? 3;
+    // One quick retry for a blip; the worker retries the whole delivery later with backoff.
+    const retries = this.options.retries ?? 1;
     const label = `${method} ${path.split('?')[0]}`;
+    const url = `${this.apiUrl}${path}`;
+    const signal = this.options.signal;
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
-        response = await fetch(`${this.apiUrl}${path}`, {
+        response = await fetch(url, {
           method,
           headers: {
             authorization: `token ${this.options.token}`,
@@ -61,24 +72,27 @@ export class ForgejoClient {
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           },
           body: body === undefined ? undefined : JSON.stringify(body),
+          ...(signal ? { signal } : {}),
         });
       } catch (error) {
+        if ((error as Error).name === 'AbortError') throw error; // a shutdown, not a failure of the forge
+        const message = describeNetworkError(error, url) ?? (error as Error).message;
         if (attempt < retries) {
           await this.#wait(attempt);
           continue;
         }
-        this.#failed(label, path, undefined, (error as Error).message);
-        throw new ForgejoApiError(0, label, (error as Error).message);
+        this.#failed(label, path, undefined, message);
+        throw new ForgejoApiError(0, label, message, { cause: error });
       }
       if (response.ok) return (response.status === 204 ? undefined : await response.json()) as T;
       if (response.status === 404 && allow404) return undefined;
       const text = (await response.text()).slice(0, 300).replace(/\s+/g, ' ');
-      if (response.status >= 500 && attempt < retries) {
+      if ((response.status >= 500 || response.status === 429) && attempt < retries) {
         await this.#wait(attempt);
         continue;
       }
       this.#failed(label, path, response.status, text);
-      throw new ForgejoApiError(response.status, label, text);
+      throw new ForgejoApiError(response.status, label, text, { headers: Object.fromEntries(response.headers) });
     }
   }
 
@@ -100,9 +114,22 @@ export class ForgejoClient {
     });
   }
 
+  /** Waits before the next attempt; a shutdown ends the wait with an AbortError. */
   #wait(attempt: number): Promise<void> {
     const base = this.options.retryDelayMs ?? 1_000;
-    return new Promise((resolve) => setTimeout(resolve, base * 2 ** attempt));
+    const signal = this.options.signal;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(Object.assign(new Error('Forgejo API call aborted'), { name: 'AbortError' }));
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(Object.assign(new Error('Forgejo API call aborted'), { name: 'AbortError' }));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, base * 2 ** attempt);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   async createStatus(repo: string, sha: string, status: { state: CommitState; context: string; description: string; target_url?: string }): Promise<void> {

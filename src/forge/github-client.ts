@@ -2,16 +2,55 @@
  * GitHub API access as a GitHub App: one Octokit per installation, each with its own throttling
  * lane (`throttle.id`), 5xx retries, and installation tokens that are renewed before they expire
  * (a job can outlive the one-hour token).
+ *
+ * Waiting stays short here: one quick retry of a 5xx or network error; a rate limit that asks for
+ * more than `maxInlineWaitSeconds` fails the call (the worker retries the whole delivery at the
+ * time the forge named); and `signal` ends every call in flight and every retry wait at once
+ * (shutdown).
  */
 import { createAppAuth } from '@octokit/auth-app';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
+import type { Octokit as CoreOctokit } from '@octokit/core';
 import { Octokit } from '@octokit/rest';
 import type { ForgeApiErrorLogLine } from '../log/logger.ts';
+import { classifyFailure, describeNetworkError } from './api-failure.ts';
 
 export type GithubOctokit = InstanceType<typeof ThrottledOctokit>;
 
-const ThrottledOctokit = Octokit.plugin(throttling, retry);
+/** Octokit's own request log line (`GET /path - 500 with id UNKNOWN in 3ms`): ours replaces its failures. */
+const REQUEST_LOG_LINE = /^[A-Z]+ \S+ - \S+ with id \S+ in \d+ms$/;
+
+/**
+ * Logs each failed attempt with its real cause. Registered before the retry and throttling
+ * plugins, so it sees the attempts they repeat (Octokit's own log says only "500 with id
+ * UNKNOWN" for a connection refused).
+ */
+function attemptLog(octokit: CoreOctokit): void {
+  octokit.hook.error('request', (error, options) => {
+    if (classifyFailure(error).kind !== 'aborted') {
+      const url = typeof options.baseUrl === 'string' ? `${options.baseUrl}${options.url}` : options.url;
+      octokit.log.warn(`GitHub API ${options.method} ${options.url} attempt failed: ${describeError(error, url)}`);
+    }
+    throw error;
+  });
+}
+
+/**
+ * The installation-token request that auth-app makes for a call goes through this Octokit's
+ * hooks again, nested in that call, and inherits its retry count: retried inside each retry of
+ * the call, with waits growing 1, 4, 9… s, one at a time in throttling's auth lane (a refused
+ * connection then held every delivery for minutes). Registered after the retry plugin (outside
+ * it), this makes the token request fail at once: the call it serves is what gets retried.
+ */
+function noNestedTokenRetry(octokit: CoreOctokit): void {
+  octokit.hook.wrap('request', (request, options) => {
+    if (/\/access_tokens$/.test(options.url)) options.request = { ...options.request, retries: 0, retryCount: 0 } as typeof options.request;
+    return request(options);
+  });
+}
+
+const ThrottledOctokit = Octokit.plugin(attemptLog, throttling, retry, noNestedTokenRetry);
 
 /** Anything with pino's string-message methods. */
 export interface ForgeLogger {
@@ -37,6 +76,10 @@ export interface GithubClientOptions {
   onApiError?: ForgeApiErrorSink;
   /** How many times a rate-limited request is retried after waiting (default 3). */
   rateLimitRetries?: number;
+  /** A rate limit asking for a longer wait fails the call instead of holding it (default 30). */
+  maxInlineWaitSeconds?: number;
+  /** Aborting it ends every call in flight and every retry or rate-limit wait. */
+  signal?: AbortSignal;
   /** Tests: turn the throttling lanes off, or shrink the retry waits (ms per second of retry-after). */
   throttle?: { enabled?: boolean; retryAfterBaseValue?: number };
   retry?: { retries?: number; retryAfterBaseValue?: number };
@@ -69,16 +112,24 @@ export class ExpiryAwareTokenCache {
   }
 }
 
-function errorParts(error: unknown): { status?: number; message: string } {
+function errorParts(error: unknown, url?: string): { status?: number; message: string } {
   const e = error as { status?: number; message?: string; response?: { headers?: Record<string, string> } };
+  const network = describeNetworkError(error, url);
+  if (network) return { message: network };
   const requestId = e.response?.headers?.['x-github-request-id'];
   const message = `${(e.message ?? String(error)).split('\n')[0]}${requestId ? ` (request id ${requestId})` : ''}`;
-  return typeof e.status === 'number' ? { status: e.status, message } : { message };
+  return typeof e.status === 'number' && e.response ? { status: e.status, message } : { message };
 }
 
-function describeError(error: unknown): string {
-  const { status, message } = errorParts(error);
-  return `${status ?? 'network error'}: ${message}`;
+function describeError(error: unknown, url?: string): string {
+  const { status, message } = errorParts(error, url);
+  return status !== undefined ? `${status}: ${message}` : message;
+}
+
+/** An AbortError, as fetch throws it. */
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason instanceof Error ? signal.reason.message : 'aborted';
+  return Object.assign(new Error(`GitHub API call aborted: ${reason}`), { name: 'AbortError' });
 }
 
 export class GithubClients {
@@ -121,6 +172,8 @@ export class GithubClients {
   #build(lane: string, installationId: number | undefined): GithubOctokit {
     const log = this.#log;
     const retries = this.options.rateLimitRetries ?? 3;
+    const maxWait = this.options.maxInlineWaitSeconds ?? 30;
+    const signal = this.options.signal;
     const auth: Record<string, unknown> = {
       appId: this.options.appId,
       privateKey: this.options.privateKey,
@@ -133,39 +186,65 @@ export class GithubClients {
       userAgent: 'forgevm',
       authStrategy: createAppAuth,
       auth,
-      log: { debug: () => {}, info: () => {}, warn: (m: string) => log.warn(m), error: (m: string) => log.error(m) },
-      retry: { ...this.options.retry },
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: (m: string) => log.warn(m),
+        error: (m: string) => (REQUEST_LOG_LINE.test(m) ? log.debug?.(m) : log.error(m)),
+      },
+      ...(signal ? { request: { signal } } : {}),
+      // One quick retry for a blip; a forge that stays down fails the call, and the worker
+      // retries the whole delivery later with backoff (a delivery slot is not held meanwhile).
+      retry: { retries: 1, ...this.options.retry },
       throttle: {
         id: lane,
         ...this.options.throttle,
         onRateLimit: (retryAfter: number, opts: { method: string; url: string }, _o: unknown, retryCount: number) => {
-          log.warn(`GitHub rate limit hit on ${opts.method} ${opts.url} (${lane}); ${retryCount < retries ? `retrying in ${retryAfter}s` : 'giving up'}`);
-          return retryCount < retries;
+          const wait = retryCount < retries && retryAfter <= maxWait && !signal?.aborted;
+          log.warn(`GitHub rate limit hit on ${opts.method} ${opts.url} (${lane}); ${wait ? `retrying in ${retryAfter}s` : `not waiting ${retryAfter}s here: the call fails and is retried later`}`);
+          return wait;
         },
         onSecondaryRateLimit: (retryAfter: number, opts: { method: string; url: string }, _o: unknown, retryCount: number) => {
-          log.warn(`GitHub secondary rate limit hit on ${opts.method} ${opts.url} (${lane}); ${retryCount < retries ? `retrying in ${retryAfter}s` : 'giving up'}`);
-          return retryCount < retries;
+          const wait = retryCount < retries && retryAfter <= maxWait && !signal?.aborted;
+          log.warn(`GitHub secondary rate limit hit on ${opts.method} ${opts.url} (${lane}); ${wait ? `retrying in ${retryAfter}s` : `not waiting ${retryAfter}s here: the call fails and is retried later`}`);
+          return wait;
         },
       },
     });
     const onApiError = this.options.onApiError;
     // Registered last, so it sees each request once, after the retry plugin gave up.
     octokit.hook.error('request', (error, options) => {
+      if (classifyFailure(error).kind === 'aborted') throw error; // a shutdown, not a failure of the forge
+      const url = typeof options.baseUrl === 'string' ? `${options.baseUrl}${options.url}` : options.url;
       if (onApiError) {
         const owner = options.owner;
         const name = options.repo;
         onApiError({
           forge: 'github',
           request: `${options.method} ${options.url}`,
-          ...errorParts(error),
+          ...errorParts(error, url),
           ...(typeof owner === 'string' && typeof name === 'string' ? { repo: `${owner}/${name}` } : {}),
           willRetry: false,
         });
       } else {
-        log.warn(`GitHub API ${options.method} ${options.url} failed (${lane}): ${describeError(error)}`);
+        log.warn(`GitHub API ${options.method} ${options.url} failed (${lane}): ${describeError(error, url)}`);
       }
       throw error;
     });
+    // Registered last, so outermost: a shutdown does not wait for a retry or a rate-limit wait
+    // to end (the plugins' timers do not know the signal; fetch itself is aborted through it).
+    if (signal) {
+      octokit.hook.wrap('request', (request, options) => {
+        if (signal.aborted) return Promise.reject(abortError(signal));
+        return new Promise((resolve, reject) => {
+          const onAbort = () => reject(abortError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+          Promise.resolve(request(options))
+            .then(resolve, reject)
+            .finally(() => signal.removeEventListener('abort', onAbort));
+        });
+      });
+    }
     return octokit;
   }
 }

@@ -13,6 +13,9 @@ import { SqliteStore } from '../store/sqlite.ts';
 import type { Store } from '../store/store.ts';
 import { createApp } from './server.ts';
 
+/** A stop that takes longer than this after SIGTERM exits anyway (service managers wait ~10 s). */
+const STOP_DEADLINE_MS = 9_000;
+
 export interface RunningServer {
   /** `http://host:port`, with the real port when 0 was asked for. */
   url: string;
@@ -99,6 +102,7 @@ export async function serveCommand(options: ServeOptions = {}): Promise<ServeHan
     github: config.github,
     forgejo: config.forgejo,
     logger,
+    maxBytesInFlight: config.webhookBytesInFlight,
     onDelivery: () => worker?.wake(),
   });
   const running = await startHttpServer(app, { port: options.port ?? config.port, host: config.host });
@@ -117,12 +121,29 @@ export async function serveCommand(options: ServeOptions = {}): Promise<ServeHan
       await store.close();
     })());
   if (options.handleSignals ?? true) {
+    let signalled = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        logger.warn({ signal }, `received ${signal} again while stopping; exiting now`);
+        process.exit(1);
+      }
+      signalled = true;
+      const started = performance.now();
       logger.info({ signal }, `received ${signal}`);
-      void stop().then(() => process.exit(0));
+      // The worker bounds its own wind-down; this bounds everything else (a store that hangs).
+      setTimeout(() => {
+        logger.error({ signal }, `forgevm serve did not stop within ${STOP_DEADLINE_MS / 1000} s of ${signal}; exiting anyway`);
+        process.exit(1);
+      }, STOP_DEADLINE_MS).unref();
+      void stop().then(() => {
+        logger.info({ signal, ms: Math.round(performance.now() - started) }, `forgevm serve stopped`);
+        process.exit(0);
+      });
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    // `on`, not `once`: execa's exit hook (signal-exit) re-raises a signal that no other listener
+    // holds anymore, which killed forgevm mid-stop whenever a QEMU child was running.
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   }
   return { ...running, config, store, logger, stop };
 }

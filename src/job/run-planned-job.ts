@@ -46,7 +46,8 @@ export function runPlannedJob(engine: Engine, request: PlannedJobRequest): Promi
           instance,
           github: { ...request.github, job: instance.job.id },
           needs: request.needs,
-          inputs: request.inputs ?? {},
+          // A called workflow's jobs see its inputs, not the run's.
+          inputs: instance.inputs ?? request.inputs ?? {},
           vars: request.vars ?? {},
           workspace: layout.workspace,
           tempDir: layout.tempDir,

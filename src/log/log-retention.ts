@@ -33,22 +33,36 @@ export async function pruneLogs(dir: string, olderThan: Date): Promise<string[]>
   return removed.sort();
 }
 
-export interface LogRetention {
+export interface Retention {
   /** The first prune, started at once. */
   firstRound: Promise<void>;
   stop(): void;
 }
 
-/** Prunes now and then every `intervalMs` (default 6 h); `days` 0 keeps everything. */
-export function startLogRetention(options: { dir: string; days: number; log: Logger; intervalMs?: number; now?: () => number }): LogRetention {
-  const { dir, days, log } = options;
+export interface RetentionOptions {
+  /** 0 keeps everything: no round ever runs. */
+  days: number;
+  /** Default 6 h. */
+  intervalMs?: number;
+  now?: () => number;
+}
+
+/** Runs `round` with the cutoff (now − days) at once and then every `intervalMs`. */
+export function startRetention(options: RetentionOptions, round: (olderThan: Date) => Promise<void>): Retention {
+  const { days } = options;
   if (days === 0) return { firstRound: Promise.resolve(), stop: () => undefined };
   const now = options.now ?? Date.now;
-  const round = async () => {
-    const removed = await pruneLogs(dir, new Date(now() - days * DAY_MS));
-    if (removed.length > 0) log.info({ kind: 'log_retention', removed: removed.length, days }, `deleted ${removed.length} job logs older than ${days} days from ${dir}`);
-  };
-  const timer = setInterval(() => void round(), options.intervalMs ?? 6 * 60 * 60 * 1000);
+  const run = () => round(new Date(now() - days * DAY_MS));
+  const timer = setInterval(() => void run().catch(() => undefined), options.intervalMs ?? 6 * 60 * 60 * 1000);
   timer.unref();
-  return { firstRound: round(), stop: () => clearInterval(timer) };
+  return { firstRound: run(), stop: () => clearInterval(timer) };
+}
+
+/** Prunes now and then every `intervalMs` (default 6 h); `days` 0 keeps everything. */
+export function startLogRetention(options: RetentionOptions & { dir: string; log: Logger }): Retention {
+  const { dir, days, log } = options;
+  return startRetention(options, async (olderThan) => {
+    const removed = await pruneLogs(dir, olderThan);
+    if (removed.length > 0) log.info({ kind: 'log_retention', removed: removed.length, days }, `deleted ${removed.length} job logs older than ${days} days from ${dir}`);
+  });
 }

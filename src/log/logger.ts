@@ -56,8 +56,11 @@ export interface DeliveryLogLine {
   event: string;
   action?: string | null;
   repo?: string;
-  /** stored (202), duplicate (200), ignored (202), rejected (4xx). */
-  outcome: 'stored' | 'duplicate' | 'ignored' | 'rejected';
+  /**
+   * stored (202), duplicate (200), requeued (202: a redelivery of one that failed or waits for
+   * its retry), ignored (202), rejected (4xx, or 503 when the intake is full).
+   */
+  outcome: 'stored' | 'duplicate' | 'requeued' | 'ignored' | 'rejected';
   status: number;
   /** Why it was ignored or rejected. */
   reason?: string;

@@ -9,7 +9,7 @@ import type { GithubClients } from '../forge/github-client.ts';
 import { CheckRunReporter } from '../report/check-run-reporter.ts';
 import { CommitStatusReporter } from '../report/commit-status-reporter.ts';
 import type { ForgeReporter } from '../report/reporter.ts';
-import { isWorkflowPath, type WorkflowSource } from '../workflow/load.ts';
+import { isWorkflowPath, repositoryPath, workflowSource, type WorkflowSource } from '../workflow/load.ts';
 
 export interface ForgeAccess {
   forge: Forge;
@@ -17,7 +17,7 @@ export interface ForgeAccess {
   /** Web UI root, for `github.server_url`. */
   serverUrl: string;
   apiUrl: string;
-  /** Workflow files in `folders` at `sha`, read through the API (no clone needed). */
+  /** Workflow files in `folders` at `sha`, and single files (called workflows), read through the API (no clone needed). */
   workflowSource(repo: string, sha: string, installationId?: number): WorkflowSource;
   /** Files a PR changes (for `paths:` filters); undefined when unknown. */
   pullRequestFiles(repo: string, number: number, installationId?: number): Promise<string[] | undefined>;
@@ -56,7 +56,19 @@ export function githubAccess(clients: GithubClients): ForgeAccess {
     gitUsername: 'x-access-token',
     workflowSource(repo, sha, installationId) {
       const octokit = clients.forInstallation(requireInstallation(installationId, repo));
-      return async (folders) => {
+      const readFile = async (filePath: string): Promise<string | undefined> => {
+        const rel = repositoryPath(filePath);
+        if (rel === undefined) return undefined;
+        try {
+          const { data } = await octokit.rest.repos.getContent({ ...split(repo), path: rel, ref: sha });
+          const file = data as { type?: string; content?: string };
+          return !Array.isArray(data) && file.type === 'file' && typeof file.content === 'string' ? Buffer.from(file.content, 'base64').toString('utf8') : undefined;
+        } catch (error) {
+          if ((error as { status?: number }).status === 404) return undefined;
+          throw error;
+        }
+      };
+      return workflowSource(async (folders) => {
         const files = [];
         for (const folder of folders) {
           let listing: unknown;
@@ -76,7 +88,7 @@ export function githubAccess(clients: GithubClients): ForgeAccess {
           }
         }
         return files.sort((a, b) => a.path.localeCompare(b.path));
-      };
+      }, readFile);
     },
     async pullRequestFiles(repo, number, installationId) {
       const octokit = clients.forInstallation(requireInstallation(installationId, repo));
@@ -105,7 +117,12 @@ export function forgejoAccess(client: ForgejoClient, serverUrl: string): ForgeAc
     apiUrl: client.apiUrl,
     gitUsername: 'forgevm',
     workflowSource(repo, sha) {
-      return async (folders) => {
+      const readFile = async (filePath: string): Promise<string | undefined> => {
+        const rel = repositoryPath(filePath);
+        const file = rel === undefined ? undefined : await client.contents(repo, rel, sha);
+        return file && !Array.isArray(file) && file.type === 'file' && typeof file.content === 'string' ? Buffer.from(file.content, 'base64').toString('utf8') : undefined;
+      };
+      return workflowSource(async (folders) => {
         const files = [];
         for (const folder of folders) {
           const listing = await client.contents(repo, folder.replace(/^\.\/|\/+$/g, ''), sha);
@@ -118,7 +135,7 @@ export function forgejoAccess(client: ForgejoClient, serverUrl: string): ForgeAc
           }
         }
         return files.sort((a, b) => a.path.localeCompare(b.path));
-      };
+      }, readFile);
     },
     pullRequestFiles: (repo, number) => client.pullFiles(repo, number),
     // Forgejo push payloads list the changed files; compare is not needed there.

@@ -55,14 +55,17 @@ export async function startWorker(options: StartWorkerOptions): Promise<Worker> 
   };
   const onApiError = (line: ForgeApiErrorLogLine) => logForgeApiError(logger, line);
   const dirs = stateDir(config.stateDir);
+  // Aborted by worker.stop() after a short grace: no forge call, retry or rate-limit wait outlives a shutdown.
+  const forgeCalls = new AbortController();
+  const signal = forgeCalls.signal;
   const worker = new Worker({
     store,
     forges: {
       ...(config.github
-        ? { github: githubAccess(new GithubClients({ appId: config.github.appId, privateKey: config.github.privateKey, apiUrl: config.github.apiUrl, log, onApiError })) }
+        ? { github: githubAccess(new GithubClients({ appId: config.github.appId, privateKey: config.github.privateKey, apiUrl: config.github.apiUrl, log, onApiError, signal })) }
         : {}),
       ...(config.forgejo
-        ? { forgejo: forgejoAccess(new ForgejoClient({ apiUrl: config.forgejo.apiUrl, token: config.forgejo.token, log, onApiError }), config.forgejo.url) }
+        ? { forgejo: forgejoAccess(new ForgejoClient({ apiUrl: config.forgejo.apiUrl, token: config.forgejo.token, log, onApiError, signal }), config.forgejo.url) }
         : {}),
     },
     loadWorkflows,
@@ -81,6 +84,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<Worker> 
     events: { onJobState: (line) => logJobState(logger, line) },
     progressIntervalMs: options.progressIntervalMs,
     pollIntervalMs: options.pollIntervalMs,
+    maxDeliveries: config.concurrency.deliveries,
+    retryPolicy: {
+      baseMs: config.deliveryRetry.baseSeconds * 1000,
+      maxMs: config.deliveryRetry.maxSeconds * 1000,
+      giveUpMs: config.deliveryRetry.giveUpHours * 3_600_000,
+    },
+    forgeCalls,
   });
   await worker.start();
   return worker;

@@ -8,7 +8,9 @@
  * Everything that touches VMs or workflow semantics is injected (planner, graph runner, engine),
  * so tests run the whole pipeline with fakes and the integrator wires the real ones.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { classifyFailure } from '../forge/api-failure.ts';
 import type { CheckRunEvent, CheckSuiteEvent, ForgeEvent, PullRequestEvent, PushEvent } from '../forge/event-types.ts';
 import { fetchSource } from '../forge/fetch-source.ts';
 import type { ForgeLogger } from '../forge/github-client.ts';
@@ -19,7 +21,7 @@ import type { JobStateLogLine } from '../log/logger.ts';
 import { annotationsFromLog } from '../report/annotations.ts';
 import { buildCheckOutput, type CheckOutput } from '../report/check-output.ts';
 import { LiveTail } from '../report/live-tail.ts';
-import type { ReportButton, ReportHandle, ReportTarget } from '../report/reporter.ts';
+import type { Completion, ReportButton, ReportHandle, ReportTarget } from '../report/reporter.ts';
 import type { Delivery, Job, Run, Store } from '../store/store.ts';
 import type { LoadedWorkflows, WorkflowSource } from '../workflow/load.ts';
 import { evaluateValue, interpolate } from '../workflow/expressions.ts';
@@ -28,6 +30,7 @@ import type { Concurrency, GithubContext, NeedsEntry, PlannedJob, PlannedWorkflo
 import { eitherSignal } from '../util/either-signal.ts';
 import { ConcurrencyGroups, concurrencyReason, NO_CONCURRENCY_GROUP, type ConcurrencySlot } from './concurrency-groups.ts';
 import type { ForgeAccess } from './forge-access.ts';
+import { DEFAULT_RETRY_POLICY, formatDuration, nextRetry, type RetryPolicy } from './delivery-retry.ts';
 import { RunnerLimits } from './limits.ts';
 
 /** The event as the planner sees it (same shape as src/workflow/planner.ts PlanEvent). */
@@ -95,11 +98,25 @@ export interface WorkerOptions {
   progressIntervalMs?: number;
   /** Delivery poll interval when idle (default 1 s); `notify()` wakes the loop sooner. */
   pollIntervalMs?: number;
+  /** Deliveries planned at once (default 4). Their jobs run in the background, under `limits`. */
+  maxDeliveries?: number;
+  /** Backoff and give-up limit for deliveries that failed for a transient reason. */
+  retryPolicy?: RetryPolicy;
+  /**
+   * Aborted by `stop()` after `forgeCallGraceMs` (default 2 s): every forge API call in flight,
+   * and every retry wait in the clients, ends then (start-worker passes the clients' controller).
+   */
+  forgeCalls?: AbortController;
+  forgeCallGraceMs?: number;
+  /** `stop()` waits this long (default 5 s) for deliveries and jobs to wind down, then returns anyway. */
+  stopGraceMs?: number;
 }
 
 const TRUSTED_ASSOCIATIONS = new Set(['OWNER', 'MEMBER', 'COLLABORATOR']);
 export const APPROVE_ACTION: ReportButton = { label: 'Approve and run', identifier: 'approve', description: 'Run this commit in a VM' };
 const RUNNER_RESTARTED = 'runner restarted while the job was running; re-run it from the checks tab';
+/** A re-run whose delivery lost its payload to retention cannot be replayed faithfully. */
+const PAYLOAD_DELETED = 'its stored webhook payload was deleted by retention (deliveryRetentionDays); push a new commit to run it again';
 
 type Trigger = PushEvent | PullRequestEvent;
 
@@ -107,6 +124,22 @@ type Trigger = PushEvent | PullRequestEvent;
 interface JobSpec {
   workflowFile: string;
   instanceKey: string;
+}
+
+/**
+ * A job's external id, the same every time the same delivery plans the same job: a retry, or a
+ * restart halfway through, finds the check run (by external_id) and the store job made the
+ * first time instead of making them again. `cause` is the delivery being processed (the push
+ * itself, or the re-run request); `trigger` the push or pull request it runs.
+ */
+function stableExternalId(cause: string, trigger: string, workflowFile: string, instanceKey: string): string {
+  const hex = createHash('sha256').update(`${cause}\0${trigger}\0${workflowFile}\0${instanceKey}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Rethrows a failure worth retrying (the forge is down or busy); returns for the others. */
+function rethrowTransient(error: unknown): void {
+  if (classifyFailure(error).kind !== 'permanent') throw error;
 }
 
 function messageOf(error: unknown): string {
@@ -135,12 +168,18 @@ function jobResultOf(job: Job, fallbackLog: string): JobResult {
   return { conclusion, steps: [], outputs: {}, logPath: fallbackLog, startedAt: job.startedAt ?? job.createdAt, durationMs: 0, ...(job.error ? { error: job.error } : {}) };
 }
 
+type DispatchOutcome = { status: 'done' | 'ignored'; reason?: string; running?: Promise<void> };
+
 export class Worker {
   #opts: WorkerOptions;
   #log: ForgeLogger;
   #stopping = new AbortController();
   #concurrency = new ConcurrencyGroups();
   #active = new Set<Promise<void>>();
+  /** Deliveries being planned (until their jobs exist, or they failed): at most maxDeliveries. */
+  #planning = new Set<string>();
+  /** Runs whose jobs this process is executing: a resumed delivery never runs them twice. */
+  #executingRuns = new Set<number>();
   #wake?: () => void;
   #loop?: Promise<void>;
 
@@ -160,12 +199,30 @@ export class Worker {
     this.#wake?.();
   }
 
-  /** Stops taking deliveries and cancels running jobs; resolves when everything settled. */
+  /**
+   * Stops taking deliveries. Deliveries being planned go back to pending, queued jobs stay
+   * queued, and jobs running in a VM are cancelled and left `in_progress`: the next start
+   * concludes them ("runner restarted") and runs the rest. Forge calls end after
+   * `forgeCallGraceMs`; after `stopGraceMs` this resolves even if something is still winding down.
+   */
   async stop(): Promise<void> {
-    this.#stopping.abort();
+    this.#stopping.abort(new Error('forgevm is stopping'));
     this.#wake?.();
-    await this.#loop;
-    await this.idle();
+    const forgeCalls = this.#opts.forgeCalls;
+    const abortCalls = () => forgeCalls?.abort(new Error('forgevm is stopping'));
+    const callTimer = setTimeout(abortCalls, this.#opts.forgeCallGraceMs ?? 2_000);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<false>((resolve) => (graceTimer = setTimeout(() => resolve(false), this.#opts.stopGraceMs ?? 5_000)));
+    const settled = (async () => {
+      await this.#loop;
+      await this.idle();
+      return true as const;
+    })();
+    const done = await Promise.race([settled, graceOver]);
+    clearTimeout(callTimer);
+    clearTimeout(graceTimer);
+    abortCalls();
+    if (!done) this.#log.warn(`worker: ${this.#active.size} deliveries or jobs were still winding down when the stop grace ended; the next start takes them up`);
   }
 
   /** Resolves when no delivery or job is being worked on. */
@@ -174,18 +231,28 @@ export class Worker {
   }
 
   async #run(): Promise<void> {
+    const max = this.#opts.maxDeliveries ?? 4;
     while (!this.#stopping.signal.aborted) {
-      const processed = await this.processNext();
-      if (!processed) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#opts.pollIntervalMs ?? 1_000);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.#wake = undefined;
+      let claimed: Delivery | null = null;
+      if (this.#planning.size < max) {
+        try {
+          claimed = await this.#opts.store.claimNextDelivery();
+        } catch (error) {
+          this.#log.error(`worker: cannot claim a delivery: ${messageOf(error)}`);
+        }
       }
+      if (claimed) {
+        void this.#begin(claimed);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#opts.pollIntervalMs ?? 1_000);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
     }
   }
 
@@ -195,51 +262,84 @@ export class Worker {
   }
 
   /**
-   * Claims one delivery and starts working on it (jobs keep running in the background).
+   * Claims one delivery and waits until it is planned (its jobs keep running in the background).
    * Returns false when there was nothing to claim.
    */
   async processNext(): Promise<boolean> {
     const delivery = await this.#opts.store.claimNextDelivery();
     if (!delivery) return false;
-    let ready: () => void = () => {};
-    const setUp = new Promise<void>((resolve) => (ready = resolve));
-    this.#track(this.#handleDelivery(delivery, ready));
-    await setUp;
+    await this.#begin(delivery);
     return true;
   }
 
-  /** `ready` is called once the delivery is durably turned into store jobs (or failed). */
+  /** Starts on a claimed delivery; resolves once it is planned (or failed, or set aside for a retry). */
+  #begin(delivery: Delivery): Promise<void> {
+    this.#planning.add(delivery.id);
+    let ready: () => void = () => {};
+    const setUp = new Promise<void>((resolve) => (ready = resolve));
+    this.#track(this.#handleDelivery(delivery, ready));
+    return setUp.finally(() => {
+      this.#planning.delete(delivery.id);
+      this.#wake?.(); // a planning slot is free
+    });
+  }
+
+  /** `ready` is called once the delivery is durably turned into store jobs (or failed, or deferred). */
   async #handleDelivery(delivery: Delivery, ready: () => void): Promise<void> {
-    const { store } = this.#opts;
-    const event = delivery.normalized;
+    let work: DispatchOutcome;
     try {
-      const work = await this.#dispatch(delivery, event);
-      await store.markDelivery(delivery.id, work.status, work.reason ?? null);
-      ready();
-      await work.running;
+      work = await this.#dispatch(delivery, delivery.normalized);
+      if (work.running) this.#track(work.running);
+      await this.#opts.store.markDelivery(delivery.id, work.status, work.reason ?? null);
     } catch (error) {
-      const reason = messageOf(error);
-      this.#log.error(`delivery ${delivery.id} (${delivery.event}) failed: ${reason}`);
-      await store.markDelivery(delivery.id, 'failed', reason).catch(() => {});
+      await this.#deliveryFailed(delivery, error).catch((e) => this.#log.error(`delivery ${delivery.id}: cannot record its failure: ${messageOf(e)}`));
+    } finally {
       ready();
     }
   }
 
-  async #dispatch(delivery: Delivery, event: ForgeEvent): Promise<{ status: 'done' | 'ignored'; reason?: string; running?: Promise<void> }> {
+  /**
+   * A delivery that could not be planned: a shutdown leaves it pending, a transient failure
+   * (forge down, 5xx, rate limit) is retried with backoff, anything else fails it with the reason.
+   */
+  async #deliveryFailed(delivery: Delivery, error: unknown): Promise<void> {
+    const { store } = this.#opts;
+    const failure = classifyFailure(error);
+    const what = `delivery ${delivery.id} (${delivery.event}${delivery.repo ? ` ${delivery.repo}` : ''})`;
+    if (failure.kind === 'aborted' || this.#stopping.signal.aborted) {
+      await store.markDelivery(delivery.id, 'pending', null);
+      this.#log.info(`${what} left pending: forgevm is stopping (${failure.reason}); the next start processes it`);
+      return;
+    }
+    let reason = failure.reason;
+    if (failure.kind === 'transient') {
+      const now = Date.now();
+      const failures = delivery.failures + 1;
+      const failingSinceMs = delivery.failingSince ? Date.parse(delivery.failingSince) : now;
+      const decision = nextRetry(this.#opts.retryPolicy ?? DEFAULT_RETRY_POLICY, { failures, failingSinceMs, ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}) }, now);
+      if (decision.retry) {
+        await store.deferDelivery(delivery.id, { nextAttemptAt: new Date(now + decision.delayMs).toISOString(), error: failure.reason });
+        this.#log.warn(`${what} failed for a passing reason: ${failure.reason}; attempt ${failures + 1} in ${formatDuration(decision.delayMs)}`);
+        return;
+      }
+      reason = `${decision.reason}; last error: ${failure.reason}`;
+    }
+    this.#log.error(`${what} failed: ${reason}`);
+    await store.markDelivery(delivery.id, 'failed', reason);
+  }
+
+  async #dispatch(delivery: Delivery, event: ForgeEvent): Promise<DispatchOutcome> {
     const access = this.#opts.forges[event.forge];
     if (!access) return { status: 'ignored', reason: `no ${event.forge} configuration: this forge is not set up` };
     switch (event.kind) {
       case 'push':
-      case 'pull_request': {
-        // A crash between claiming and marking done requeues the delivery: resume, never duplicate.
-        const existing = await this.#opts.store.listRunsByDelivery(delivery.id);
-        if (existing.length > 0) return { status: 'done', reason: 'runs already created before a restart' };
-        return { status: 'done', running: (await this.#startRuns(access, delivery, event, { attempt: 1, approved: false })).running };
-      }
+      case 'pull_request':
+        // Also resumes what an earlier attempt (before a crash, a restart or a failure) created.
+        return { status: 'done', running: (await this.#startRuns(access, delivery, { delivery, event }, { attempt: 1, approved: false })).running };
       case 'check_run':
-        return this.#onCheckRun(access, event);
+        return this.#onCheckRun(access, delivery, event);
       case 'check_suite':
-        return this.#onCheckSuite(access, event);
+        return this.#onCheckSuite(access, delivery, event);
       default:
         return { status: 'ignored', reason: `${event.kind} events need no work` };
     }
@@ -286,6 +386,8 @@ export class Worker {
       if (/^0+$/.test(event.before) || event.created) return undefined;
       return await access.compareFiles(event.repo.fullName, event.before, event.sha, event.installationId);
     } catch (error) {
+      // A forge that is down is waited for (the delivery is retried) rather than guessed around.
+      rethrowTransient(error);
       // Unknown changes: paths filters then match as GitHub does when it cannot tell (run).
       this.#log.warn(`cannot list changed files for ${event.repo.fullName}: ${messageOf(error)}`);
       return undefined;
@@ -304,21 +406,34 @@ export class Worker {
   }
 
   /**
-   * Plans a push / PR delivery and creates its runs, jobs and checks. Returns a promise for the
-   * jobs' execution. `onlyJob` (check_run.rerequested) re-runs one job, replaying the others'
-   * results from `replayFrom`.
+   * Plans a push / PR and creates its runs, jobs and checks; returns a promise for the jobs'
+   * execution. `cause` is the delivery being processed: the push / PR itself, or a re-run request
+   * (`onlyJob`, check_run.rerequested, re-runs one job and replays the others' results).
+   *
+   * Safe to repeat: checks are created before the store jobs, under external ids that are the
+   * same on every attempt, so a retry or a restart finds what was made before instead of making
+   * it twice, and resumes the runs it finds that this process is not executing.
    */
   async #startRuns(
     access: ForgeAccess,
-    delivery: Delivery,
-    event: Trigger,
-    opts: { attempt: number; approved: boolean; onlyJob?: JobSpec; replayFrom?: Run },
+    cause: Delivery,
+    trigger: { delivery: Delivery; event: Trigger },
+    opts: { attempt: number; approved: boolean; onlyJob?: JobSpec },
   ): Promise<{ running: Promise<void> }> {
     const { store } = this.#opts;
-    const { planned, loaded, payload } = await this.#plan(access, delivery, event);
+    const { event } = trigger;
+    const { planned, loaded, payload } = await this.#plan(access, trigger.delivery, event);
     const sha = event.kind === 'push' ? event.sha : event.headSha;
     const gated = !opts.approved && needsApproval(event);
     const executions: Promise<void>[] = [];
+    const processingTrigger = cause.id === trigger.delivery.id;
+
+    // What an earlier attempt at this very delivery created and did not finish: run it now.
+    const earlierRuns = processingTrigger ? await store.listRunsByDelivery(trigger.delivery.id) : [];
+    for (const run of earlierRuns) {
+      const resumed = await this.#resume(access, run, planned, event, payload);
+      if (resumed) executions.push(resumed.running);
+    }
 
     if (!opts.onlyJob) await this.#reportInvalidWorkflows(access, event, loaded);
 
@@ -327,8 +442,43 @@ export class Worker {
       if (opts.onlyJob && pw.workflow.file !== opts.onlyJob.workflowFile) continue;
       const jobsToCreate = opts.onlyJob ? pw.jobs.filter((j) => j.instance.key === opts.onlyJob!.instanceKey) : pw.jobs;
       if (jobsToCreate.length === 0) continue;
+      if (processingTrigger && earlierRuns.some((r) => r.workflowFile === pw.workflow.file && r.attempt === opts.attempt)) continue;
+      const specs = jobsToCreate.map((pj) => ({ pj, externalId: stableExternalId(cause.id, trigger.delivery.id, pw.workflow.file, pj.instance.key) }));
+      const made = await store.findJobByExternalId(specs[0]!.externalId);
+      if (made) {
+        const run = await store.getRun(made.runId);
+        const resumed = run ? await this.#resume(access, run, planned, event, payload) : undefined;
+        if (resumed) executions.push(resumed.running);
+        continue;
+      }
+
+      // 1. The checks, so the PR shows every job as queued. A forge that fails here leaves
+      //    nothing half-made in the store: the delivery is retried and finds these checks again.
+      const handles = new Map<string, ReportHandle>();
+      for (const { pj, externalId } of specs) {
+        const target: ReportTarget = {
+          forge: event.forge,
+          repo: event.repo.fullName,
+          sha,
+          installationId: event.installationId,
+          workflowName: pw.workflow.name,
+          jobName: pj.instance.displayName,
+          externalId,
+        };
+        try {
+          const handle = await access.reporter.queued(target);
+          handles.set(pj.instance.key, handle);
+          if (gated && pj.decision.runs) await access.reporter.completed(handle, this.#gatedCompletion(access, event as PullRequestEvent));
+        } catch (error) {
+          rethrowTransient(error);
+          // The job still runs; its check is created (or found) again when it completes.
+          this.#log.error(`cannot create the check for ${event.repo.fullName} ${pw.workflow.name} / ${pj.instance.displayName}: ${messageOf(error)}`);
+        }
+      }
+
+      // 2. The store: run and jobs.
       const run = await store.createRun({
-        deliveryId: delivery.id,
+        deliveryId: trigger.delivery.id,
         forge: event.forge,
         repo: event.repo.fullName,
         sha,
@@ -339,37 +489,92 @@ export class Worker {
         installationId: event.installationId ?? null,
         attempt: opts.attempt,
       });
-      const jobs = await store.createJobs(
+      const created = await store.createJobs(
         run.id,
-        jobsToCreate.map((pj) => ({
+        specs.map(({ pj, externalId }) => ({
           instanceKey: pj.instance.key,
           displayName: pj.instance.displayName,
           label: pj.instance.runsOn,
+          externalId,
           approval: gated ? ('pending' as const) : opts.approved && needsApproval(event) ? ('approved' as const) : ('not_required' as const),
           spec: { workflowFile: pw.workflow.file, instanceKey: pj.instance.key } satisfies JobSpec,
         })),
       );
-      const byKey = new Map(jobs.map((j) => [j.instanceKey, j]));
-      for (const job of jobs) this.#jobState(run, job, 'queued');
-      // Create every check straight away, so the PR shows all jobs as queued.
-      for (const pj of jobsToCreate) {
-        const job = byKey.get(pj.instance.key)!;
-        try {
-          byKey.set(pj.instance.key, await this.#queue(access, run, job));
-        } catch (error) {
-          // The job still runs; its check is created (or found) again when it completes.
-          this.#log.error(`cannot create the check for job ${job.id} (${run.repo} ${job.displayName}): ${messageOf(error)}`);
-          continue;
-        }
-        if (gated && pj.decision.runs) await this.#completeGated(access, run, byKey.get(pj.instance.key)!, event as PullRequestEvent);
+      const jobs = new Map<string, Job>();
+      for (const job of created) {
+        this.#jobState(run, job, 'queued');
+        const handle = handles.get(job.instanceKey);
+        const waitsForApproval = gated && specs.find((s) => s.pj.instance.key === job.instanceKey)!.pj.decision.runs;
+        const updated = await store.updateJob(job.id, {
+          checkRunId: handle?.checkRunId ?? null,
+          statusContext: handle?.statusContext ?? null,
+          ...(waitsForApproval && handle ? { status: 'completed' as const, conclusion: 'action_required' as const, completedAt: new Date().toISOString() } : {}),
+        });
+        if (updated.status === 'completed') this.#jobState(run, updated, 'completed', { conclusion: 'action_required' });
+        jobs.set(job.instanceKey, updated);
       }
       if (gated) continue;
-      let replay = new Map<string, JobResult>();
-      if (opts.replayFrom) replay = await this.#storedResults(opts.replayFrom);
-      executions.push(this.#execute(access, event, payload, run, pw, byKey, replay));
+      executions.push(this.#executeExclusive(run, () => this.#executeWithReplay(access, event, payload, run, pw, jobs)));
     }
     // Wrapped: an async function returning a bare promise would make callers wait for the jobs.
     return { running: Promise.all(executions).then(() => undefined) };
+  }
+
+  /** Executes a run's jobs unless this process already is; the run is marked before any await. */
+  #executeExclusive(run: Run, execute: () => Promise<void>): Promise<void> {
+    this.#executingRuns.add(run.id);
+    return execute().finally(() => this.#executingRuns.delete(run.id));
+  }
+
+  async #executeWithReplay(access: ForgeAccess, event: Trigger, payload: Record<string, unknown>, run: Run, pw: PlannedWorkflow, jobs: Map<string, Job>): Promise<void> {
+    const replay = await this.#earlierResults(run);
+    await this.#execute(access, event, payload, run, pw, jobs, replay);
+  }
+
+  /**
+   * Runs the queued jobs of a run made earlier (before a crash or a restart, or by an attempt
+   * that failed afterwards), unless this process is running it already. Checks that are still
+   * missing are created first. Returns the execution, or undefined when there is nothing to do.
+   */
+  async #resume(access: ForgeAccess, run: Run, planned: PlannedWorkflow[], event: Trigger, payload: Record<string, unknown>): Promise<{ running: Promise<void> } | undefined> {
+    if (this.#executingRuns.has(run.id)) return undefined;
+    const queued = (await this.#opts.store.listJobsByRun(run.id)).filter((j) => j.status === 'queued' && j.approval !== 'pending' && j.approval !== 'rejected');
+    if (queued.length === 0 || this.#executingRuns.has(run.id)) return undefined;
+    this.#executingRuns.add(run.id);
+    try {
+      const pw = planned.find((p) => p.workflow.file === run.workflowFile && !p.skipped);
+      if (!pw) {
+        for (const job of queued) {
+          await this.#complete(access, run, job, resultWithoutSteps('cancelled', '', `workflow ${run.workflowFile} no longer plans this job`));
+        }
+        this.#executingRuns.delete(run.id);
+        return undefined;
+      }
+      const jobs = new Map<string, Job>();
+      for (const job of queued) jobs.set(job.instanceKey, job.checkRunId === null && job.statusContext === null ? await this.#queue(access, run, job) : job);
+      this.#log.info(`run ${run.id} (${run.repo} ${run.workflowName}, attempt ${run.attempt}): resuming ${jobs.size} queued jobs`);
+      return { running: this.#executeWithReplay(access, event, payload, run, pw, jobs).finally(() => this.#executingRuns.delete(run.id)) };
+    } catch (error) {
+      this.#executingRuns.delete(run.id);
+      throw error;
+    }
+  }
+
+  /**
+   * Results a run replays for the jobs it does not run itself: its own completed jobs, and those
+   * of earlier attempts of the same workflow for the same delivery (the latest attempt wins).
+   */
+  async #earlierResults(run: Run): Promise<Map<string, JobResult>> {
+    const runs = run.deliveryId ? await this.#opts.store.listRunsByDelivery(run.deliveryId) : [run];
+    const earlier = runs.filter((r) => r.workflowFile === run.workflowFile && r.attempt <= run.attempt).sort((a, b) => a.attempt - b.attempt || a.id - b.id);
+    const results = new Map<string, JobResult>();
+    for (const r of earlier) for (const [key, result] of await this.#storedResults(r)) results.set(key, result);
+    // This run is not executing here, so a job of it still in progress was interrupted by a
+    // restart: its dependents see the failure that recovery is reporting for it.
+    for (const job of await this.#opts.store.listJobsByRun(run.id)) {
+      if (job.status === 'in_progress') results.set(job.instanceKey, resultWithoutSteps('failure', join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`), RUNNER_RESTARTED));
+    }
+    return results;
   }
 
   async #storedResults(run: Run): Promise<Map<string, JobResult>> {
@@ -404,6 +609,7 @@ export class Worker {
           annotations: problems.slice(0, 500).map((p) => ({ path: p.file, start_line: Math.max(1, p.line), end_line: Math.max(1, p.line), annotation_level: 'failure' as const, message: p.message })),
         });
       } catch (error) {
+        rethrowTransient(error);
         this.#log.warn(`cannot report invalid workflow ${file} of ${event.repo.fullName}: ${messageOf(error)}`);
       }
     }
@@ -444,8 +650,8 @@ export class Worker {
     return this.#opts.store.updateJob(job.id, { checkRunId: handle.checkRunId ?? null, statusContext: handle.statusContext ?? null });
   }
 
-  async #completeGated(access: ForgeAccess, run: Run, job: Job, event: PullRequestEvent): Promise<void> {
-    const fresh = (await this.#opts.store.getJob(job.id))!;
+  /** What the check of a fork PR's job says while it waits for a maintainer. */
+  #gatedCompletion(access: ForgeAccess, event: PullRequestEvent): Completion {
     const github = access.forge === 'github';
     const output: CheckOutput = {
       title: github ? 'Waiting for a maintainer to approve this fork pull request' : 'Not run: pull requests from forks need a maintainer',
@@ -454,9 +660,7 @@ export class Worker {
         ? `A maintainer with write access must approve this run: click **Approve and run** above. The approval covers commit \`${event.headSha}\` only; new pushes need a new approval.`
         : 'Forgejo has no approval button: a maintainer can push the commit to a branch of this repository to run it.',
     };
-    await access.reporter.completed(this.#handle(run, fresh), { conclusion: 'action_required', output, ...(github ? { actions: [APPROVE_ACTION] } : {}) });
-    await this.#opts.store.updateJob(job.id, { status: 'completed', conclusion: 'action_required', completedAt: new Date().toISOString() });
-    this.#jobState(run, job, 'completed', { conclusion: 'action_required' });
+    return { conclusion: 'action_required', output, ...(github ? { actions: [APPROVE_ACTION] } : {}) };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -498,6 +702,8 @@ export class Worker {
     };
 
     if (runSlot.signal.aborted) {
+      // Stopped before the run started: its jobs stay queued, and the next start runs them.
+      if (this.#stopping.signal.aborted) return;
       // Superseded while it waited: like GitHub, none of its jobs start, not even `if: always()`.
       const why = concurrencyReason(runSlot.signal) ?? 'forgevm stopped before the run started';
       for (const job of jobs.values()) await this.#complete(access, run, job, resultWithoutSteps('cancelled', '', why));
@@ -517,6 +723,8 @@ export class Worker {
         if (!job) continue;
         const current = await this.#opts.store.getJob(job.id);
         if (!current || current.status === 'completed') continue;
+        // Left as they are for the next start: queued ones run then, in-progress ones are concluded.
+        if (this.#stopping.signal.aborted) continue;
         const reason = pw.jobs.find((j) => j.instance.key === key)?.decision;
         await this.#complete(access, run, current, withCancelReason(result, concurrencyReason(runSlot.signal)), reason && !reason.runs ? reason.reason : undefined);
       }
@@ -565,7 +773,8 @@ export class Worker {
       release = await limits.acquire(pj.instance.runsOn, signal);
     } catch {
       const result = resultWithoutSteps('cancelled', logPath, cancelReason() ?? 'the run was cancelled while this job waited for a runner slot');
-      await this.#complete(access, run, job, result);
+      // Stopping: the job stays queued and runs after the next start.
+      if (!this.#stopping.signal.aborted) await this.#complete(access, run, job, result);
       return result;
     }
     const log = new JobLog(logPath, this.#opts.logCapBytes);
@@ -578,6 +787,7 @@ export class Worker {
       if (!started) throw new Error(`job ${job.id} was no longer queued (another worker took it)`);
       this.#jobState(run, started, 'in_progress');
       const handle = this.#handle(run, started);
+      let vmStarted = false;
       let workspace: WorkspaceSource;
       try {
         workspace = await fetchSource({
@@ -596,7 +806,10 @@ export class Worker {
         const result = signal.aborted
           ? resultWithoutSteps('cancelled', logPath, cancelReason() ?? `cancelled while fetching the commit (${messageOf(error)})`)
           : resultWithoutSteps('failure', logPath, messageOf(error));
-        await this.#complete(access, run, started, result);
+        release();
+        // Stopping before any VM ran: back to queued, so the next start runs it.
+        if (this.#stopping.signal.aborted) await store.transitionJob(job.id, 'in_progress', { status: 'queued', startedAt: null });
+        else await this.#complete(access, run, started, result);
         return result;
       }
       const result = await this.#opts.executeJob({
@@ -609,13 +822,25 @@ export class Worker {
         log,
         signal,
         onVmStarted: () => {
+          vmStarted = true;
           startReport = access.reporter.inProgress(handle, new Date().toISOString()).catch((e) => this.#log.warn(`cannot mark job ${job.id} in progress: ${messageOf(e)}`));
           tail = new LiveTail(log, access.reporter, handle, (e) => this.#log.warn(`cannot update the log tail of job ${job.id}: ${messageOf(e)}`), this.#opts.progressIntervalMs);
         },
       });
+      // The VM is gone: its slot goes to the next job now, not after the report (which may wait
+      // for a forge that is down).
+      release();
       await tail?.stop();
       tail = undefined;
       await startReport;
+      if (this.#stopping.signal.aborted && result.conclusion === 'cancelled') {
+        // Interrupted by a shutdown, not cancelled by anyone: a job whose steps never started goes
+        // back to the queue; one that ran stays in progress, and the next start concludes it
+        // ("runner restarted"), reporting it to the forge then.
+        if (!vmStarted) await store.transitionJob(job.id, 'in_progress', { status: 'queued', startedAt: null });
+        this.#log.warn(`job ${job.id} (${run.repo} ${job.displayName}) interrupted by the shutdown; ${vmStarted ? 'the next start concludes it' : 'it runs after the next start'}`);
+        return result;
+      }
       const concluded = withCancelReason(result, cancelReason());
       await this.#complete(access, run, started, concluded);
       return concluded;
@@ -645,13 +870,55 @@ export class Worker {
       completedAt: new Date().toISOString(),
     });
     this.#jobState(run, updated, 'completed', { conclusion: result.conclusion, error: result.error ?? null });
-    try {
-      let current = updated;
+    await this.#reportPersistently(`job ${job.id} (${run.repo} ${job.displayName}) as ${result.conclusion}`, async () => {
+      let current = (await store.getJob(job.id)) ?? updated;
       if (current.checkRunId === null && current.statusContext === null) current = await this.#queue(access, run, current);
       await access.reporter.completed(this.#handle(run, current), { conclusion: result.conclusion, output, annotations });
-    } catch (error) {
-      this.#log.error(`cannot report job ${job.id} (${run.repo} ${job.displayName}) as ${result.conclusion}: ${messageOf(error)}`);
+    });
+  }
+
+  /**
+   * Sends a final report, retrying while the forge is down (with the delivery backoff) until it
+   * is through, the give-up limit passes, or forgevm stops. Returns whether it got through.
+   */
+  async #reportPersistently(what: string, send: () => Promise<void>): Promise<boolean> {
+    const policy = this.#opts.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    const since = Date.now();
+    for (let failures = 1; ; failures++) {
+      try {
+        await send();
+        return true;
+      } catch (error) {
+        const failure = classifyFailure(error);
+        const decision = failure.kind === 'transient' && !this.#stopping.signal.aborted ? nextRetry(policy, { failures, failingSinceMs: since, ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}) }) : undefined;
+        if (!decision?.retry) {
+          this.#log.error(`cannot report ${what}: ${failure.reason}`);
+          return false;
+        }
+        this.#log.warn(`cannot report ${what} yet: ${failure.reason}; trying again in ${formatDuration(decision.delayMs)}`);
+        if (!(await this.#sleepUnlessStopping(decision.delayMs))) {
+          this.#log.error(`cannot report ${what}: forgevm stopped while the forge was unreachable (${failure.reason})`);
+          return false;
+        }
+      }
     }
+  }
+
+  /** Waits `ms`; resolves false at once if forgevm is stopping. */
+  #sleepUnlessStopping(ms: number): Promise<boolean> {
+    const stopping = this.#stopping.signal;
+    if (stopping.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onStop = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        stopping.removeEventListener('abort', onStop);
+        resolve(true);
+      }, ms);
+      stopping.addEventListener('abort', onStop, { once: true });
+    });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -670,13 +937,17 @@ export class Worker {
     return Math.max(...runs.filter((r) => r.workflowFile === run.workflowFile && r.deliveryId === run.deliveryId).map((r) => r.attempt), run.attempt);
   }
 
-  async #onCheckRun(access: ForgeAccess, event: CheckRunEvent): Promise<{ status: 'done' | 'ignored'; reason?: string; running?: Promise<void> }> {
+  async #onCheckRun(access: ForgeAccess, cause: Delivery, event: CheckRunEvent): Promise<DispatchOutcome> {
     const { store } = this.#opts;
     const job = event.externalId ? await store.findJobByExternalId(event.externalId) : null;
     if (!job) return { status: 'ignored', reason: `check run ${event.checkRunId} is not one of ours (external_id ${event.externalId ?? 'none'})` };
     const run = (await store.getRun(job.runId))!;
     const trigger = await this.#triggerOf(run);
     if (!trigger) return { status: 'ignored', reason: `run ${run.id} has no stored push or pull_request delivery to re-run` };
+    if (trigger.delivery.payloadDeletedAt) {
+      this.#log.warn(`cannot re-run run ${run.id} (${run.repo}@${run.sha.slice(0, 12)}): ${PAYLOAD_DELETED}`);
+      return { status: 'ignored', reason: `cannot re-run run ${run.id}: ${PAYLOAD_DELETED}` };
+    }
 
     if (event.action === 'requested_action') {
       if (event.requestedActionId !== APPROVE_ACTION.identifier) return { status: 'ignored', reason: `unknown action ${event.requestedActionId}` };
@@ -690,7 +961,7 @@ export class Worker {
       const runs = (await store.listRunsByDelivery(run.deliveryId!)).filter((r) => r.sha === run.sha);
       for (const r of runs) for (const j of await store.listJobsByRun(r.id)) if (j.approval === 'pending') await store.updateJob(j.id, { approval: 'approved' });
       const attempt = (await this.#latestAttempt(run)) + 1;
-      return { status: 'done', running: (await this.#startRuns(access, trigger.delivery, trigger.event, { attempt, approved: true })).running };
+      return { status: 'done', running: (await this.#startRuns(access, cause, trigger, { attempt, approved: true })).running };
     }
 
     // rerequested: run that one job again in a new attempt; the others' results are replayed.
@@ -698,10 +969,10 @@ export class Worker {
     const spec = job.spec as JobSpec;
     const attempt = (await this.#latestAttempt(run)) + 1;
     const approved = job.approval === 'approved';
-    return { status: 'done', running: (await this.#startRuns(access, trigger.delivery, trigger.event, { attempt, approved, onlyJob: spec, replayFrom: run })).running };
+    return { status: 'done', running: (await this.#startRuns(access, cause, trigger, { attempt, approved, onlyJob: spec })).running };
   }
 
-  async #onCheckSuite(access: ForgeAccess, event: CheckSuiteEvent): Promise<{ status: 'done' | 'ignored'; reason?: string; running?: Promise<void> }> {
+  async #onCheckSuite(access: ForgeAccess, cause: Delivery, event: CheckSuiteEvent): Promise<DispatchOutcome> {
     const runs = await this.#opts.store.listRunsBySha(event.repo.fullName, event.headSha);
     const deliveries = [...new Set(runs.map((r) => r.deliveryId).filter((d): d is string => d !== null))];
     if (deliveries.length === 0) return { status: 'ignored', reason: `no runs of ours for ${event.repo.fullName}@${event.headSha.slice(0, 12)}` };
@@ -710,10 +981,14 @@ export class Worker {
       const first = runs.find((r) => r.deliveryId === deliveryId)!;
       const trigger = await this.#triggerOf(first);
       if (!trigger) continue;
+      if (trigger.delivery.payloadDeletedAt) {
+        this.#log.warn(`cannot re-run the checks of ${event.repo.fullName}@${event.headSha.slice(0, 12)} from delivery ${deliveryId}: ${PAYLOAD_DELETED}`);
+        continue;
+      }
       const attempt = Math.max(...runs.filter((r) => r.deliveryId === deliveryId).map((r) => r.attempt)) + 1;
       const jobs = (await Promise.all(runs.filter((r) => r.deliveryId === deliveryId).map((r) => this.#opts.store.listJobsByRun(r.id)))).flat();
       const approved = jobs.some((j) => j.approval === 'approved');
-      executions.push((await this.#startRuns(access, trigger.delivery, trigger.event, { attempt, approved })).running);
+      executions.push((await this.#startRuns(access, cause, trigger, { attempt, approved })).running);
     }
     return { status: 'done', running: Promise.all(executions).then(() => undefined) };
   }
@@ -722,8 +997,9 @@ export class Worker {
   // Restart recovery
 
   /**
-   * After a crash: jobs that were running are concluded `failure` ("runner restarted") and their
-   * VMs reaped; queued jobs of those and other runs are run again from their stored delivery.
+   * After a crash or a stop: jobs that were running are concluded `failure` ("runner restarted")
+   * and their VMs reaped; the deliveries of runs with queued jobs go back to pending, and the
+   * delivery loop resumes them (retrying while the forge is down, like any delivery).
    */
   async recoverAfterRestart(): Promise<void> {
     const { store } = this.#opts;
@@ -731,54 +1007,49 @@ export class Worker {
     const interrupted = await store.recoverAfterRestart();
     if (interrupted.length > 0 || (await store.listVms()).length > 0) await this.#opts.reapVms();
     for (const { job } of interrupted) {
-      const run = await store.getRun(job.runId);
       await store.removeVm(job.id);
-      if (!run) continue;
-      const access = this.#opts.forges[run.forge];
-      const result: JobResult = {
-        conclusion: 'failure',
-        steps: [],
-        outputs: {},
-        logPath: join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`),
-        startedAt: job.startedAt ?? job.createdAt,
-        durationMs: job.startedAt ? Date.now() - Date.parse(job.startedAt) : 0,
-        error: RUNNER_RESTARTED,
-      };
-      if (access) await this.#complete(access, run, job, result);
-      else {
-        await store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
-        this.#jobState(run, job, 'completed', { conclusion: 'failure', error: RUNNER_RESTARTED });
-      }
+      const run = await store.getRun(job.runId);
+      if (run) this.#track(this.#concludeInterrupted(run, job));
     }
 
-    const queued = await store.listJobsByStatus('queued');
-    const byRun = new Map<number, Job[]>();
-    for (const job of queued) {
+    const deliveries = new Set<string>();
+    for (const job of await store.listJobsByStatus('queued')) {
       if (job.approval === 'pending' || job.approval === 'rejected') continue;
-      byRun.set(job.runId, [...(byRun.get(job.runId) ?? []), job]);
+      const run = await store.getRun(job.runId);
+      if (run?.deliveryId) deliveries.add(run.deliveryId);
     }
-    for (const [runId, jobs] of byRun) {
-      const run = await store.getRun(runId);
-      const access = run ? this.#opts.forges[run.forge] : undefined;
-      const trigger = run ? await this.#triggerOf(run) : undefined;
-      if (!run || !access || !trigger) continue;
-      this.#track(this.#resumeRun(access, run, jobs, trigger));
+    for (const id of deliveries) {
+      const delivery = await store.getDelivery(id);
+      if (!delivery || delivery.status === 'pending' || delivery.status === 'processing') continue;
+      await store.markDelivery(id, 'pending', null);
+      this.#log.info(`delivery ${id} (${delivery.event} ${delivery.repo ?? ''}) requeued: it has jobs that never ran`);
     }
   }
 
-  async #resumeRun(access: ForgeAccess, run: Run, queued: Job[], trigger: { delivery: Delivery; event: Trigger }): Promise<void> {
-    const { planned, payload } = await this.#plan(access, trigger.delivery, trigger.event);
-    const pw = planned.find((p) => p.workflow.file === run.workflowFile);
-    if (!pw) {
-      for (const job of queued) {
-        await this.#complete(access, run, job, resultWithoutSteps('cancelled', '', `workflow ${run.workflowFile} no longer plans this job after the restart`));
-      }
-      return;
+  /**
+   * A job the previous process left running: reported `failure` first and stored as completed
+   * only once the forge has it, so a forge that is down now gets the report after the next start.
+   */
+  async #concludeInterrupted(run: Run, job: Job): Promise<void> {
+    const { store } = this.#opts;
+    const access = this.#opts.forges[run.forge];
+    const result: JobResult = {
+      conclusion: 'failure',
+      steps: [],
+      outputs: {},
+      logPath: join(this.#opts.logsDir, `${job.id}-${job.externalId}.log`),
+      startedAt: job.startedAt ?? job.createdAt,
+      durationMs: job.startedAt ? Date.now() - Date.parse(job.startedAt) : 0,
+      error: RUNNER_RESTARTED,
+    };
+    if (access) {
+      const reported = await this.#reportPersistently(`interrupted job ${job.id} (${run.repo} ${job.displayName}) as failure`, async () => {
+        const current = job.checkRunId === null && job.statusContext === null ? await this.#queue(access, run, job) : job;
+        await access.reporter.completed(this.#handle(run, current), { conclusion: 'failure', output: buildCheckOutput(result) });
+      });
+      if (!reported) return; // still in progress in the store: the next start tries again
     }
-    // Checks may not exist yet if the crash hit while they were being created.
-    const jobs = new Map<string, Job>();
-    for (const job of queued) jobs.set(job.instanceKey, job.checkRunId === null && job.statusContext === null ? await this.#queue(access, run, job) : job);
-    const replay = await this.#storedResults(run);
-    await this.#execute(access, trigger.event, payload, run, pw, jobs, replay);
+    await store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
+    this.#jobState(run, job, 'completed', { conclusion: 'failure', error: RUNNER_RESTARTED });
   }
 }

@@ -22,9 +22,11 @@
  * Plain JavaScript on purpose: on Node 20 a worker thread does not inherit tsx's loader, and
  * this file needs nothing but better-sqlite3.
  *
- * Messages in (parentPort): { rows, ids } (a batch from the main thread), 'close'.
+ * Messages in (parentPort): { rows, ids } (a batch from the main thread), { probe, at } (a
+ * health check: one small write, committed and synced like a delivery), 'close'.
  * Messages out (workerData.replies): { ids, results, stats } once the batch is committed (and
- * synced if durable), { stats } after a background sync, { fatal, stats } when the disk failed.
+ * synced if durable), { probe, result: true | reason, stats } for a probe, { stats } after a
+ * background sync, { fatal, stats } when the disk failed.
  */
 import { closeSync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -56,14 +58,15 @@ function open() {
     db.pragma('busy_timeout = 5000');
     const insert = db.prepare(`
       INSERT OR IGNORE INTO deliveries
-        (id, forge, event, action, dedupe_key, normalized, payload, received_at, status, updated_at)
-      VALUES (@id, @forge, @event, @action, @dedupeKey, @normalized, @payload, @receivedAt, @status, @updatedAt)`);
-    return { db, insert };
+        (id, forge, event, action, dedupe_key, normalized, repo, payload, received_at, status, updated_at)
+      VALUES (@id, @forge, @event, @action, @dedupeKey, @normalized, @repo, @payload, @receivedAt, @status, @updatedAt)`);
+    const probeWrite = db.prepare('INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+    return { db, insert, probeWrite };
   } catch (error) {
     throw new Error(/** @type {Error} */ (error).message);
   }
 }
-const { db, insert } = open();
+const { db, insert, probeWrite } = open();
 const insertBatch = db.transaction(
   /** @param {DeliveryRow[]} rows */
   (rows) =>
@@ -178,7 +181,35 @@ const checkpointTimer = setInterval(() => {
 }, IDLE_CHECKPOINT_MS);
 checkpointTimer.unref();
 
+/**
+ * A health probe: the same commit (and sync, when durable) a delivery gets. Its failure is an
+ * answer, not a fatal error: a full disk may have room again later.
+ * @param {{ probe: number; at: string }} message
+ */
+function probe(message) {
+  /** @type {true | string} */
+  let result = true;
+  if (broken) result = broken;
+  else {
+    try {
+      db.transaction(() => probeWrite.run(message.at)).immediate();
+      dirty = true;
+      if (options.durable) {
+        syncWal();
+        dirty = false;
+      }
+    } catch (error) {
+      result = `store: cannot write to ${options.path}: ${/** @type {Error} */ (error).message}`;
+    }
+  }
+  replies.postMessage({ probe: message.probe, result, stats });
+}
+
 inbox.on('message', (message) => {
+  if (typeof message === 'object' && message !== null && 'probe' in message) {
+    probe(message);
+    return;
+  }
   if (message === 'close') {
     if (timer) clearInterval(timer);
     clearInterval(checkpointTimer);

@@ -27,6 +27,8 @@ export interface DeliveryRow {
   action: string | null;
   dedupeKey: string | null;
   normalized: string;
+  /** `owner/name`, null for events about no repository. */
+  repo: string | null;
   /** Bytes are stored as a BLOB, text as TEXT; both read back as text. */
   payload: string | Uint8Array;
   receivedAt: string;
@@ -58,6 +60,7 @@ export interface WriterThreadOptions {
 
 type ThreadMessage =
   | { ids: number[]; results: Array<boolean | string>; stats: WriterStats }
+  | { probe: number; result: true | string; stats: WriterStats }
   | { fatal: string; stats: WriterStats }
   | { stats: WriterStats };
 
@@ -71,6 +74,7 @@ export class DeliveryWriter {
   readonly #replies: MessagePort;
   #stats: WriterStats = { commits: 0, syncs: 0, rows: 0, syncMs: 0, maxSyncMs: 0, commitMs: 0, maxCommitMs: 0, slowCommits: 0 };
   #waiting = new Map<number, Waiting>();
+  #probes = new Map<number, (result: true | string) => void>();
   #nextId = 0;
   #batch: { rows: DeliveryRow[]; ids: number[] } | null = null;
   #broken: Error | null = null;
@@ -127,6 +131,29 @@ export class DeliveryWriter {
     });
   }
 
+  /**
+   * Writes one small row through this thread (commit, and sync when durable), as a delivery
+   * would be written: resolves true, or the reason it failed or did not finish within `timeoutMs`.
+   */
+  probe(timeoutMs: number): Promise<true | string> {
+    this.#drainReplies();
+    if (this.#broken) return Promise.resolve(this.#broken.message);
+    if (this.#closing) return Promise.resolve('store: closed');
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#probes.delete(id);
+        resolve(`store: a test write did not finish within ${timeoutMs} ms (the database is locked or the disk is stalled)`);
+      }, timeoutMs);
+      timer.unref();
+      this.#probes.set(id, (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      });
+      this.#worker.postMessage({ probe: id, at: new Date().toISOString() });
+    });
+  }
+
   /** Answers that already arrived, without waiting for the event loop to deliver them. */
   #drainReplies(): void {
     for (let received = receiveMessageOnPort(this.#replies); received; received = receiveMessageOnPort(this.#replies)) {
@@ -167,6 +194,12 @@ export class DeliveryWriter {
   #onMessage(message: ThreadMessage): void {
     this.#stats = message.stats;
     if ('fatal' in message) this.#broken ??= new Error(message.fatal);
+    if ('probe' in message) {
+      const answer = this.#probes.get(message.probe);
+      this.#probes.delete(message.probe);
+      answer?.(message.result);
+      return;
+    }
     if (!('ids' in message)) return;
     message.ids.forEach((id, i) => {
       const waiting = this.#waiting.get(id);

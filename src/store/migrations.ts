@@ -95,4 +95,20 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'delivery retries (failures, next attempt, last error), repository key, payload retention, health probe',
+    sql: `
+      ALTER TABLE deliveries ADD COLUMN repo TEXT;
+      UPDATE deliveries SET repo = json_extract(normalized, '$.repo.fullName');
+      ALTER TABLE deliveries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE deliveries ADD COLUMN next_attempt_at TEXT;
+      ALTER TABLE deliveries ADD COLUMN last_error TEXT;
+      ALTER TABLE deliveries ADD COLUMN failing_since TEXT;
+      ALTER TABLE deliveries ADD COLUMN payload_deleted_at TEXT;
+      CREATE INDEX deliveries_processing_repo ON deliveries (status, forge, repo);
+      CREATE INDEX deliveries_received ON deliveries (received_at);
+      CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+    `,
+  },
 ];

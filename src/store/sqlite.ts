@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { formatBytes, freeBytes } from '../vm/disk-space.ts';
 import { DeliveryWriter, type WriterStats } from './delivery-writer.ts';
 import { migrations } from './migrations.ts';
 import type {
@@ -27,9 +28,11 @@ import type {
   NewDelivery,
   NewJob,
   NewRun,
+  PruneDeliveriesResult,
   RecoveredJob,
   Run,
   Store,
+  StoreHealth,
   VmRecord,
 } from './store.ts';
 
@@ -38,7 +41,19 @@ export interface SqliteStoreOptions {
   dir: string;
   /** Default FULL: see the file comment. */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * `health()` reports the store unhealthy below this much free disk in the state folder
+   * (default: room for two of the largest deliveries).
+   */
+  minFreeBytes?: number;
 }
+
+/** Room for two of the largest deliveries GitHub sends (25 MB each). */
+const DEFAULT_MIN_FREE_BYTES = 50 * 1024 * 1024;
+/** How long `/healthz` waits for the write probe before calling the store stuck. */
+const HEALTH_PROBE_TIMEOUT_MS = 2_000;
+/** Concurrent and back-to-back health checks share one probe for this long. */
+const HEALTH_CACHE_MS = 1_000;
 
 type Row = Record<string, unknown>;
 
@@ -62,6 +77,12 @@ function toDelivery(r: Row): Delivery {
     error: (r.error as string | null) ?? null,
     attempts: r.attempts as number,
     updatedAt: r.updated_at as string,
+    repo: (r.repo as string | null) ?? null,
+    failures: r.failures as number,
+    nextAttemptAt: (r.next_attempt_at as string | null) ?? null,
+    lastError: (r.last_error as string | null) ?? null,
+    failingSince: (r.failing_since as string | null) ?? null,
+    payloadDeletedAt: (r.payload_deleted_at as string | null) ?? null,
   };
 }
 
@@ -128,10 +149,15 @@ export class SqliteStore implements Store {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #writer: DeliveryWriter;
+  readonly #minFreeBytes: number;
+  readonly #dir: string;
   #closed = false;
+  #health?: { at: number; result: Promise<StoreHealth> };
 
   constructor(options: SqliteStoreOptions) {
     mkdirSync(options.dir, { recursive: true });
+    this.#dir = options.dir;
+    this.#minFreeBytes = options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
     this.path = join(options.dir, 'forgevm.db');
     this.#db = new Database(this.path);
     this.#db.pragma('journal_mode = WAL');
@@ -190,6 +216,7 @@ export class SqliteStore implements Store {
         action: delivery.action ?? null,
         dedupeKey: delivery.dedupeKey ?? null,
         normalized: JSON.stringify(delivery.normalized),
+        repo: 'repo' in delivery.normalized ? delivery.normalized.repo.fullName : null,
         payload: delivery.payload,
         receivedAt: delivery.receivedAt ?? at,
         status: delivery.status ?? 'pending',
@@ -203,14 +230,21 @@ export class SqliteStore implements Store {
     return row ? toDelivery(row) : null;
   }
 
-  async claimNextDelivery(): Promise<Delivery | null> {
+  async claimNextDelivery(at: string = now()): Promise<Delivery | null> {
+    // Deliveries of one repository are claimed one at a time, oldest first, so that two pushes
+    // are planned (and enter their concurrency groups) in the order they arrived.
     const row = this.#db
       .prepare(
         `UPDATE deliveries SET status = 'processing', attempts = attempts + 1, updated_at = ?
-         WHERE seq = (SELECT seq FROM deliveries WHERE status = 'pending' ORDER BY seq LIMIT 1)
+         WHERE seq = (
+           SELECT d.seq FROM deliveries d
+           WHERE d.status = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)
+             AND (d.repo IS NULL OR NOT EXISTS (
+               SELECT 1 FROM deliveries p WHERE p.status = 'processing' AND p.forge = d.forge AND p.repo = d.repo))
+           ORDER BY d.seq LIMIT 1)
          RETURNING *`,
       )
-      .get(now()) as Row | undefined;
+      .get(now(), at) as Row | undefined;
     return row ? toDelivery(row) : null;
   }
 
@@ -219,6 +253,53 @@ export class SqliteStore implements Store {
       .prepare('UPDATE deliveries SET status = ?, error = ?, updated_at = ? WHERE id = ?')
       .run(status, error ?? null, now(), id);
     if (info.changes === 0) throw new Error(`store: no delivery ${id} to mark ${status}`);
+  }
+
+  async deferDelivery(id: string, retry: { nextAttemptAt: string; error: string }): Promise<Delivery> {
+    const at = now();
+    const row = this.#db
+      .prepare(
+        `UPDATE deliveries SET status = 'pending', failures = failures + 1, next_attempt_at = ?, last_error = ?,
+           failing_since = coalesce(failing_since, ?), error = NULL, updated_at = ?
+         WHERE id = ? RETURNING *`,
+      )
+      .get(retry.nextAttemptAt, retry.error, at, at, id) as Row | undefined;
+    if (!row) throw new Error(`store: no delivery ${id} to retry`);
+    return toDelivery(row);
+  }
+
+  async requeueDelivery(id: string, dedupeKey?: string | null): Promise<string | null> {
+    const at = now();
+    const row = this.#db
+      .prepare(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = ?,
+           failures = CASE status WHEN 'failed' THEN 0 ELSE failures END,
+           failing_since = CASE status WHEN 'failed' THEN NULL ELSE failing_since END
+         WHERE (id = ? OR (? IS NOT NULL AND dedupe_key = ?))
+           AND (status = 'failed' OR (status = 'pending' AND next_attempt_at IS NOT NULL))
+         RETURNING id`,
+      )
+      .get(at, id, dedupeKey ?? null, dedupeKey ?? null) as { id: string } | undefined;
+    return row?.id ?? null;
+  }
+
+  async pruneDeliveries(olderThan: string): Promise<PruneDeliveriesResult> {
+    return this.#db.transaction((): PruneDeliveriesResult => {
+      const finished = `status IN ('done', 'ignored', 'failed') AND received_at < @olderThan`;
+      const deleted = this.#db
+        .prepare(`DELETE FROM deliveries WHERE ${finished} AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.delivery_id = deliveries.id)`)
+        .run({ olderThan }).changes;
+      // The runs keep their delivery (re-runs and restarts replay it): only the payload goes,
+      // and only once none of their jobs is still waiting to run.
+      const stripped = this.#db
+        .prepare(
+          `UPDATE deliveries SET payload = '', payload_deleted_at = @at
+           WHERE ${finished} AND payload_deleted_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM runs r JOIN jobs j ON j.run_id = r.id WHERE r.delivery_id = deliveries.id AND j.status <> 'completed')`,
+        )
+        .run({ olderThan, at: now() }).changes;
+      return { deleted, stripped };
+    }).immediate();
   }
 
   async requeueStaleProcessing(): Promise<number> {
@@ -490,6 +571,34 @@ export class SqliteStore implements Store {
     } catch {
       return false;
     }
+  }
+
+  async health(): Promise<StoreHealth> {
+    if (this.#closed) return { ok: false, reason: 'store: closed (forgevm is stopping)' };
+    const cached = this.#health;
+    if (cached && Date.now() - cached.at < HEALTH_CACHE_MS) return cached.result;
+    const result = this.#checkHealth();
+    this.#health = { at: Date.now(), result };
+    return result;
+  }
+
+  async #checkHealth(): Promise<StoreHealth> {
+    if (this.#closed) return { ok: false, reason: 'store: closed (forgevm is stopping)' };
+    let free: number;
+    try {
+      free = await freeBytes(this.#dir);
+    } catch (error) {
+      return { ok: false, reason: `store: cannot read the free space of ${this.#dir}: ${(error as Error).message}` };
+    }
+    if (free < this.#minFreeBytes) {
+      return {
+        ok: false,
+        reason: `store: only ${formatBytes(free)} free in ${this.#dir}, less than the ${formatBytes(this.#minFreeBytes)} deliveries need; free some space`,
+      };
+    }
+    // A real write through the path deliveries take (the writer thread, its commit and sync).
+    const probe = await this.#writer.probe(HEALTH_PROBE_TIMEOUT_MS);
+    return probe === true ? { ok: true } : { ok: false, reason: probe };
   }
 
   async close(): Promise<void> {

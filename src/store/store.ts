@@ -54,6 +54,32 @@ export interface Delivery {
   /** How many times it was claimed (requeues after a crash count). */
   attempts: number;
   updatedAt: string;
+  /** `owner/name` the event is about (null for installation events): deliveries of one repository are processed one at a time. */
+  repo: string | null;
+  /** Transient failures since it last succeeded or was redelivered (see src/scheduler/delivery-retry.ts). */
+  failures: number;
+  /** A pending delivery waiting for a retry is not claimed before this time; null = at once. */
+  nextAttemptAt: string | null;
+  /** The last transient failure, kept while it is retried and after. */
+  lastError: string | null;
+  /** When the current run of failures began (the give-up limit counts from here). */
+  failingSince: string | null;
+  /** Set when retention deleted the payload (the row stays for the runs that refer to it). */
+  payloadDeletedAt: string | null;
+}
+
+/** What `/healthz` says about the store. */
+export interface StoreHealth {
+  ok: boolean;
+  /** Why it is not ok: one line an operator can act on. */
+  reason?: string;
+}
+
+export interface PruneDeliveriesResult {
+  /** Finished deliveries no run refers to, deleted with their payload. */
+  deleted: number;
+  /** Finished deliveries runs refer to: the row stays, the payload is deleted. */
+  stripped: number;
 }
 
 export interface InsertDeliveryResult {
@@ -186,9 +212,32 @@ export interface Store {
   /** Durable when the promise resolves (committed to disk). Dedupes by id and by dedupeKey. */
   insertDelivery(delivery: NewDelivery): Promise<InsertDeliveryResult>;
   getDelivery(id: string): Promise<Delivery | null>;
-  /** Atomically takes the oldest pending delivery and marks it processing; null when none. */
-  claimNextDelivery(): Promise<Delivery | null>;
+  /**
+   * Atomically takes the oldest pending delivery that is due (`nextAttemptAt` unset or ≤ `now`,
+   * default the current time) and whose repository has no delivery `processing`, and marks it
+   * processing; null when none.
+   */
+  claimNextDelivery(now?: string): Promise<Delivery | null>;
+  /** `pending` puts a claimed delivery back as it was (a shutdown interrupted it): no failure is counted. */
   markDelivery(id: string, status: DeliveryStatus, error?: string | null): Promise<void>;
+  /**
+   * A transient failure: back to `pending`, not claimed before `nextAttemptAt`; counts the
+   * failure, keeps `error` as the last error, and starts `failingSince` if not yet set.
+   */
+  deferDelivery(id: string, retry: { nextAttemptAt: string; error: string }): Promise<Delivery>;
+  /**
+   * A redelivery of a stored delivery (same id, or same dedupe key): a `failed` one goes back to
+   * `pending` with its retry state reset, and a pending one waiting for its retry is made due now.
+   * Returns the id of the delivery requeued, or null when there was nothing to requeue (it is
+   * done, ignored, processing, or already due).
+   */
+  requeueDelivery(id: string, dedupeKey?: string | null): Promise<string | null>;
+  /**
+   * Retention: finished deliveries (done, ignored, failed) received before `olderThan` are
+   * deleted when no run refers to them; the others lose their payload (see Delivery.payloadDeletedAt).
+   * Deliveries whose runs still have unfinished jobs are left whole.
+   */
+  pruneDeliveries(olderThan: string): Promise<PruneDeliveriesResult>;
   /** At start: deliveries left `processing` by a crashed process go back to `pending`. Returns how many. */
   requeueStaleProcessing(): Promise<number>;
   listDeliveries(filter?: { status?: DeliveryStatus; limit?: number }): Promise<Delivery[]>;
@@ -238,7 +287,9 @@ export interface Store {
    */
   recoverAfterRestart(): Promise<RecoveredJob[]>;
 
-  /** For /healthz: resolves true when the store answers a trivial query. */
+  /** Resolves true when the store answers a trivial query. */
   ping(): Promise<boolean>;
+  /** For /healthz: whether the store can write now (a real write on the delivery path), and why not. */
+  health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

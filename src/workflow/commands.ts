@@ -5,11 +5,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { DEFAULT_WORKFLOW_FOLDERS, directorySource, gitCommitSource, loadWorkflows } from './load.ts';
-import type { PlannedWorkflow, WorkflowProblem } from './model.ts';
+import { labelAliases, resolveImage, type ImageCatalog } from '../config/catalog.ts';
+import { DEFAULT_WORKFLOW_FOLDERS, directorySource, gitCommitSource, isWorkflowPath, loadWorkflows, parseAndResolve, type LoadedWorkflows } from './load.ts';
+import type { PlannedWorkflow, Workflow, WorkflowProblem } from './model.ts';
 import { parseWorkflow } from './parse.ts';
 import { localGithubContext } from './local-context.ts';
 import { planWorkflows, type PlanEvent } from './planner.ts';
+import type { ParsedFile } from './resolve-calls.ts';
+import { runsOnWarnings, type LabelCatalog } from './runs-on-labels.ts';
 
 export interface PlanOptions {
   repoDir: string;
@@ -25,9 +28,11 @@ export interface ValidateOptions {
   repoDir: string;
   files: string[];
   folders?: string[];
+  /** The configuration's image catalog: `runs-on` labels missing from it are warned about. */
+  catalog?: ImageCatalog;
 }
 
-const formatProblem = (p: WorkflowProblem) => `${p.file}:${p.line}:${p.column}: ${p.message}`;
+const formatProblem = (p: WorkflowProblem) => `${p.file}:${p.line}:${p.column}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`;
 
 async function git(repoDir: string, args: string[]): Promise<string | undefined> {
   const result = await execa('git', args, { cwd: repoDir, reject: false });
@@ -129,7 +134,7 @@ function planRows(planned: PlannedWorkflow[], invalidFiles: string[]): PlanRow[]
         workflow: p.workflow.name,
         job: j.instance.displayName,
         runsOn: j.instance.runsOn,
-        verdict: j.decision.runs ? 'runs' : 'skipped',
+        verdict: j.decision.runs ? 'runs' : j.decision.failure ? 'fails' : 'skipped',
         reason: j.decision.runs ? '' : j.decision.reason,
       });
     }
@@ -162,7 +167,7 @@ function planJson(event: PlanEvent, changed: string[] | undefined, planned: Plan
         runsOn: j.instance.runsOn,
         matrix: j.instance.matrix,
         runs: !p.skipped && j.decision.runs,
-        ...(p.skipped ? { reason: p.skipped } : j.decision.runs ? {} : { reason: j.decision.reason }),
+        ...(p.skipped ? { reason: p.skipped } : j.decision.runs ? {} : { reason: j.decision.reason, ...(j.decision.failure ? { fails: true } : {}) }),
       })),
     })),
     problems,
@@ -171,19 +176,21 @@ function planJson(event: PlanEvent, changed: string[] | undefined, planned: Plan
 
 export async function validateCommand(opts: ValidateOptions, out: (s: string) => void): Promise<number> {
   const folders = opts.folders?.length ? opts.folders : DEFAULT_WORKFLOW_FOLDERS;
+  const source = directorySource(opts.repoDir);
   const problems: WorkflowProblem[] = [];
-  let count = 0;
+  let loaded: LoadedWorkflows;
+  let count: number;
   if (opts.files.length === 0) {
-    const loaded = await loadWorkflows(directorySource(opts.repoDir), folders);
-    count = loaded.workflows.length + loaded.invalidFiles.filter((f) => !loaded.workflows.some((w) => w.file === f)).length;
-    problems.push(...loaded.problems);
+    loaded = await loadWorkflows(source, folders);
+    // The files in the folders (called files elsewhere are checked, not counted).
+    count = new Set([...loaded.workflows.map((w) => w.file), ...loaded.invalidFiles.filter((f) => isWorkflowPath(f, folders))]).size;
     if (count === 0) {
       out(`no workflow files (*.yml, *.yaml) in ${folders.join(', ')}: pass files to check, or set the workflow folders`);
       return 1;
     }
   } else {
+    const parsed: ParsedFile[] = [];
     for (const file of opts.files) {
-      count++;
       let text: string;
       try {
         text = await readFile(path.resolve(opts.repoDir, file), 'utf8');
@@ -191,11 +198,45 @@ export async function validateCommand(opts: ValidateOptions, out: (s: string) =>
         problems.push({ file, line: 1, column: 1, message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
         continue;
       }
-      problems.push(...parseWorkflow(file, text).problems);
+      parsed.push({ path: file, ...parseWorkflow(file, text) });
     }
+    loaded = await parseAndResolve(parsed, source);
+    count = opts.files.length;
   }
-  for (const problem of problems) out(formatProblem(problem));
+  problems.push(...loaded.problems);
+  const warnings = opts.catalog ? labelWarnings(loaded.workflows, catalogLabels(opts.catalog)) : [];
+  const byFile = [...new Set([...opts.files, ...[...problems, ...warnings].map((p) => p.file)])];
+  const all = [...problems, ...warnings].sort((a, b) => byFile.indexOf(a.file) - byFile.indexOf(b.file) || a.line - b.line || a.column - b.column);
+  for (const problem of all) out(formatProblem(problem));
+  const warned = warnings.length > 0 ? `, ${warnings.length} warning(s)` : '';
   const bad = new Set(problems.map((p) => p.file)).size;
-  out(problems.length === 0 ? `ok: ${count} workflow file(s)` : `${problems.length} problem(s) in ${bad} of ${count} workflow file(s)`);
+  out(problems.length === 0 ? `ok: ${count} workflow file(s)${warned}` : `${problems.length} problem(s) in ${bad} of ${count} workflow file(s)${warned}`);
   return problems.length === 0 ? 0 : 1;
+}
+
+/** Labels of the catalog (images and the aliases GitHub users write), as validate checks them. */
+function catalogLabels(catalog: ImageCatalog): LabelCatalog {
+  const has = (label: string) => {
+    try {
+      resolveImage(catalog, label);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return { labels: [...Object.keys(catalog), ...Object.keys(labelAliases).filter(has)], has };
+}
+
+/** runs-on warnings for these workflows and every workflow they call, each file once. */
+function labelWarnings(workflows: Workflow[], catalog: LabelCatalog): WorkflowProblem[] {
+  const seen = new Set<string>();
+  const warnings: WorkflowProblem[] = [];
+  const visit = (workflow: Workflow): void => {
+    if (seen.has(workflow.file)) return;
+    seen.add(workflow.file);
+    warnings.push(...runsOnWarnings(workflow, catalog));
+    for (const job of workflow.jobs) if (job.call?.workflow) visit(job.call.workflow);
+  };
+  workflows.forEach(visit);
+  return warnings;
 }

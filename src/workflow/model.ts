@@ -46,10 +46,29 @@ export interface DispatchInput {
   options?: string[];
 }
 
+/** `on.workflow_call.inputs.<id>`: what a caller passes in `with:`. */
+export interface CallInput {
+  description?: string;
+  required: boolean;
+  /** A literal, or a string that may hold an expression (github, inputs, vars). */
+  default?: string | boolean | number;
+  type: 'string' | 'boolean' | 'number';
+}
+
+/** `on.workflow_call`: the interface of a reusable workflow. */
+export interface WorkflowCallTrigger {
+  inputs: Record<string, CallInput>;
+  /** Output name → `value:` expression over the `jobs` context (plus github, inputs, vars). */
+  outputs: Record<string, { value: string; description?: string }>;
+  secrets: Record<string, { required: boolean; description?: string }>;
+}
+
 export interface Triggers {
   push?: PushTrigger;
   pullRequest?: PullRequestTrigger;
   workflowDispatch?: { inputs: Record<string, DispatchInput> };
+  /** Present when another workflow may call this one (`jobs.<id>.uses`). */
+  workflowCall?: WorkflowCallTrigger;
 }
 
 export interface StepDef {
@@ -59,8 +78,12 @@ export interface StepDef {
   name?: string;
   if?: string;
   run?: string;
-  /** Only `actions/checkout@…` is accepted by validation. */
+  /**
+   * The action, as written: `./path`, `owner/repo[/path]@ref` or `https://host/owner/repo[/path]@ref`.
+   * The parser checks the form only; the step executor resolves and fetches it.
+   */
   uses?: string;
+  /** `with:` values; YAML numbers and booleans arrive as strings, as GitHub passes them. */
   with: Record<string, string>;
   shell?: string;
   workingDirectory?: string;
@@ -78,10 +101,39 @@ export interface Strategy {
   maxParallel?: number;
 }
 
+/** `secrets:` of a reusable-workflow call: all of the caller's secrets, or name → expression. */
+export type SecretsRule = 'inherit' | Record<string, string>;
+
+/** A job that calls a reusable workflow (`jobs.<id>.uses`) instead of running steps itself. */
+export interface WorkflowCall {
+  /** As written, e.g. `./.github/workflows/build.yml`. */
+  uses: string;
+  /** Repository-relative path of the called file, e.g. `.github/workflows/build.yml`. */
+  path: string;
+  /**
+   * `with:` values: YAML strings (may hold `${{ }}`), numbers and booleans kept typed, so that
+   * they can be checked against the input types.
+   */
+  with: Record<string, string | number | boolean>;
+  /** Secrets passed to the called workflow; `{}` when the caller passes none. */
+  secrets: SecretsRule;
+  /** The called workflow, attached by the loader (load.ts) once read and valid. */
+  workflow?: Workflow;
+  /** Where `uses:` is, and each `with.<name>` / `secrets.<name>` key, for messages. */
+  pos: SourcePos;
+  keyPos: Record<string, SourcePos>;
+}
+
+/** `jobs.<id>.environment`: the name (and url) only; forgevm has no protection rules. */
+export interface JobEnvironment {
+  name: string;
+  url?: string;
+}
+
 export interface JobDef {
   id: string;
   name?: string;
-  /** An image label, possibly an expression such as `${{ matrix.os }}`. */
+  /** An image label, possibly an expression such as `${{ matrix.os }}`. Empty for a call job. */
   runsOn: string;
   needs: string[];
   if?: string;
@@ -92,6 +144,10 @@ export interface JobDef {
   outputs: Record<string, string>;
   strategy?: Strategy;
   concurrency?: Concurrency;
+  /** Raw strings (may hold expressions); accepted and shown, never enforced. */
+  environment?: JobEnvironment;
+  /** Set when the job calls a reusable workflow; it then has no steps and no runs-on. */
+  call?: WorkflowCall;
   steps: StepDef[];
   pos: SourcePos;
 }
@@ -116,6 +172,8 @@ export interface WorkflowProblem {
   line: number;
   column: number;
   message: string;
+  /** A warning does not make the workflow invalid (e.g. a runs-on label missing from the catalog). */
+  severity?: 'warning';
 }
 
 /** GitHub's `github` context, as forgevm fills it (snake_case keys, as in expressions). */
@@ -143,22 +201,70 @@ export interface GithubContext {
   [key: string]: unknown;
 }
 
+export interface InstanceStrategy {
+  failFast: boolean;
+  maxParallel?: number;
+  jobIndex: number;
+  jobTotal: number;
+}
+
+/**
+ * One call of a reusable workflow, as the jobs it runs see it: the calling job's instance (one
+ * per matrix combination of the caller), and the call it is nested in, if any.
+ */
+export interface CallFrame {
+  /** The calling job's instance key, prefixed by the outer calls': `deploy`, `ci / deploy (eu)`. */
+  key: string;
+  /** The calling job's display name, prefixed the same way (GitHub's `caller / called` names). */
+  displayName: string;
+  /** The calling job (its `call` is set) and the workflow it is written in. */
+  job: JobDef;
+  workflow: Workflow;
+  matrix: Record<string, unknown>;
+  strategy: InstanceStrategy;
+  /**
+   * The called workflow's `inputs` context: typed, defaults applied. Undefined while `with:`
+   * waits for the caller's needs; the job graph runner fills it in when the call starts.
+   */
+  inputs?: Record<string, unknown>;
+  /** The `inputs` context around the calling job (the outer call's, or the run's). */
+  callerInputs: Record<string, unknown>;
+  /** `needs` of the calling job, set by the job graph runner when the call starts. */
+  needs?: Record<string, NeedsEntry>;
+  parent?: CallFrame;
+}
+
 /** One runnable instance of a job: matrix expanded, `runs-on` evaluated. */
 export interface JobInstance {
   workflow: Workflow;
   job: JobDef;
-  /** Unique within a run: the job id, plus the matrix values, e.g. `test (20, debian)`. */
+  /**
+   * Unique within a run: the job id, plus the matrix values, e.g. `test (20, debian)`; jobs of a
+   * called workflow are prefixed by their call, e.g. `deploy / test (20)`.
+   */
   key: string;
-  /** `name:` (evaluated) or the id, plus the matrix values in parentheses. */
+  /** `name:` (evaluated) or the id, plus the matrix values in parentheses; prefixed like `key`. */
   displayName: string;
   matrix: Record<string, unknown>;
-  strategy: { failFast: boolean; maxParallel?: number; jobIndex: number; jobTotal: number };
+  strategy: InstanceStrategy;
   /** The image label to boot. */
   runsOn: string;
+  /** Set for a job of a called workflow: the (innermost) call it runs in. */
+  call?: CallFrame;
+  /**
+   * The job's `inputs` context when it differs from the run's: a called workflow's inputs
+   * (see CallFrame.inputs). Undefined for the jobs of the top-level workflow.
+   */
+  inputs?: Record<string, unknown>;
 }
 
-/** Planner verdict for one job instance (the "why did / didn't it run" answer). */
-export type JobDecision = { runs: true } | { runs: false; reason: string };
+/**
+ * Planner verdict for one job instance (the "why did / didn't it run" answer). `failure` marks
+ * a job that cannot run because of an error (matrix over the limit, an `if:` that cannot be
+ * evaluated): it concludes `failure` with the reason, never `skipped`, so that branch protection
+ * does not count it as passing.
+ */
+export type JobDecision = { runs: true } | { runs: false; reason: string; failure?: true };
 
 export interface PlannedJob {
   instance: JobInstance;

@@ -1,89 +1,12 @@
-/** `jobs:` and their steps, with the per-place expression checks. */
-import { isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
-import { checkExpressionSyntax } from './expressions.ts';
-import type { Concurrency, JobDef, RunDefaults, StepDef, Strategy } from './model.ts';
-import { type ExpressionScope, JOB_KEYS, SCOPES, STEP_KEYS, UNSUPPORTED_JOB_KEYS } from './schema.ts';
-import { type AnyNode, didYouMean, isNullScalar, type YamlReader } from './yaml-reader.ts';
-
-const ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
-const CHECKOUT_PATTERN = /^actions\/checkout@[^\s@]+$/;
-
-/** Reports a bad `${{ }}` in a string value for the given place. */
-export function checkExpressions(r: YamlReader, node: AnyNode, text: string, scope: ExpressionScope, where: string): void {
-  if (!text.includes('${{')) return;
-  const error = checkExpressionSyntax(text, scope.contexts, scope.functions);
-  if (error) r.problem(node, `${where}: ${error}`);
-}
-
-/** `if:` takes a bare expression or `${{ }}`. */
-export function checkCondition(r: YamlReader, node: AnyNode, cond: string, scope: ExpressionScope, where: string): void {
-  const template = cond.includes('${{') ? cond : `\${{ ${cond} }}`;
-  if (cond.trim() === '') return;
-  const error = checkExpressionSyntax(template, scope.contexts, scope.functions);
-  if (error) r.problem(node, `${where}: ${error}`);
-}
-
-export function checkStringMap(r: YamlReader, node: AnyNode, values: Record<string, string>, scope: ExpressionScope, where: string): void {
-  for (const [key, value] of Object.entries(values)) checkExpressions(r, node, value, scope, `${where}.${key}`);
-}
-
-export function parseDefaults(r: YamlReader, node: AnyNode, where: string, scope: ExpressionScope): RunDefaults {
-  const out: RunDefaults = {};
-  const n = r.resolve(node);
-  if (!n || isNullScalar(n)) return out;
-  const map = r.map(n, where);
-  if (!map) return out;
-  for (const { key, keyNode, value } of r.entries(map, where)) {
-    if (key !== 'run') {
-      r.problem(keyNode, `unknown key "${key}" in ${where}${didYouMean(key, ['run'])}`);
-      continue;
-    }
-    const runMap = r.map(value, `${where}.run`);
-    if (!runMap) continue;
-    for (const entry of r.entries(runMap, `${where}.run`)) {
-      const s = entry.key === 'shell' || entry.key === 'working-directory' ? r.string(entry.value, `${where}.run.${entry.key}`) : undefined;
-      if (entry.key === 'shell' && s !== undefined) out.shell = s;
-      else if (entry.key === 'working-directory' && s !== undefined) out.workingDirectory = s;
-      else if (entry.key !== 'shell' && entry.key !== 'working-directory') {
-        r.problem(entry.keyNode, `unknown key "${entry.key}" in ${where}.run${didYouMean(entry.key, ['shell', 'working-directory'])}`);
-      }
-      if (s !== undefined) checkExpressions(r, entry.value, s, scope, `${where}.run.${entry.key}`);
-    }
-  }
-  return out;
-}
-
-export function parseConcurrency(r: YamlReader, node: AnyNode, where: string, scope: ExpressionScope): Concurrency | undefined {
-  const n = r.resolve(node);
-  if (!n || isNullScalar(n)) return undefined;
-  if (isScalar(n)) {
-    const group = r.string(n, where);
-    if (group === undefined) return undefined;
-    checkExpressions(r, n, group, scope, where);
-    return { group, cancelInProgress: false };
-  }
-  const map = r.map(n, where);
-  if (!map) return undefined;
-  let group: string | undefined;
-  let cancelInProgress: boolean | string = false;
-  for (const { key, keyNode, value } of r.entries(map, where)) {
-    if (key === 'group') {
-      group = r.string(value, `${where}.group`);
-      if (group !== undefined) checkExpressions(r, value, group, scope, `${where}.group`);
-    } else if (key === 'cancel-in-progress') {
-      const v = r.boolOrExpression(value, `${where}.cancel-in-progress`);
-      if (v !== undefined) cancelInProgress = v;
-      if (typeof v === 'string') checkExpressions(r, value, v, scope, `${where}.cancel-in-progress`);
-    } else {
-      r.problem(keyNode, `unknown key "${key}" in ${where}${didYouMean(key, ['group', 'cancel-in-progress'])}`);
-    }
-  }
-  if (group === undefined) {
-    r.problem(map, `${where} needs a "group"`);
-    return undefined;
-  }
-  return { group, cancelInProgress };
-}
+/** `jobs:`: each job's keys, with the per-place expression checks (steps: parse-steps.ts). */
+import { isMap, isScalar, isSeq } from 'yaml';
+import { expandMatrix, MatrixError } from './matrix.ts';
+import type { JobDef, Strategy } from './model.ts';
+import { parseCallSecrets, parseCallUses, parseCallWith, parseEnvironment } from './parse-job-call.ts';
+import { ID_PATTERN, JOB_STEP_RULES, newStepsContext, parseSteps, type StepsContext } from './parse-steps.ts';
+import { checkCondition, checkExpressions, checkStringMap, parseConcurrency, parseDefaults } from './parse-values.ts';
+import { CALL_JOB_KEYS, JOB_KEYS, SCOPES, UNSUPPORTED_JOB_KEYS } from './schema.ts';
+import { type AnyNode, didYouMean, type YamlReader } from './yaml-reader.ts';
 
 export function parseJobs(r: YamlReader, node: AnyNode, workflowNode: AnyNode): JobDef[] {
   const n = r.resolve(node);
@@ -94,18 +17,19 @@ export function parseJobs(r: YamlReader, node: AnyNode, workflowNode: AnyNode): 
   const map = r.map(n, 'jobs');
   if (!map) return [];
   const jobs: JobDef[] = [];
+  const steps = newStepsContext();
   for (const { key, keyNode, value } of r.entries(map, 'jobs')) {
     if (!ID_PATTERN.test(key)) {
       r.problem(keyNode, `job id "${key}" must start with a letter or "_" and contain only letters, digits, "-" and "_"`);
     }
-    const job = parseJob(r, key, keyNode, value);
+    const job = parseJob(r, key, keyNode, value, steps);
     if (job) jobs.push(job);
   }
   if (jobs.length === 0 && map.items.length === 0) r.problem(map, 'jobs: is empty; a workflow needs at least one job');
   return jobs;
 }
 
-function parseJob(r: YamlReader, id: string, keyNode: AnyNode, node: AnyNode): JobDef | undefined {
+function parseJob(r: YamlReader, id: string, keyNode: AnyNode, node: AnyNode, stepsContext: StepsContext): JobDef | undefined {
   const where = `jobs.${id}`;
   const map = r.map(node, where);
   if (!map) return undefined;
@@ -120,11 +44,15 @@ function parseJob(r: YamlReader, id: string, keyNode: AnyNode, node: AnyNode): J
     steps: [],
     pos: r.pos(keyNode),
   };
+  const calls = map.has('uses');
   let sawRunsOn = false;
   let sawSteps = false;
-  let reusable = false;
   for (const { key, keyNode: k, value } of r.entries(map, where)) {
     const at = `${where}.${key}`;
+    if (calls && (JOB_KEYS as readonly string[]).includes(key) && !(CALL_JOB_KEYS as readonly string[]).includes(key)) {
+      r.problem(k, `${at}: a job that calls a reusable workflow (uses:) cannot have "${key}"; it belongs in the called workflow's jobs`);
+      continue;
+    }
     switch (key) {
       case 'name': {
         const s = r.string(value, at);
@@ -184,22 +112,42 @@ function parseJob(r: YamlReader, id: string, keyNode: AnyNode, node: AnyNode): J
       }
       case 'steps':
         sawSteps = true;
-        job.steps = parseSteps(r, value, at);
+        job.steps = parseSteps(r, value, at, JOB_STEP_RULES, stepsContext);
         break;
+      case 'environment': {
+        const environment = parseEnvironment(r, value, at);
+        if (environment) job.environment = environment;
+        break;
+      }
+      case 'uses': {
+        const target = parseCallUses(r, value, at);
+        if (target) job.call = { ...target, with: {}, secrets: {}, pos: r.pos(value), keyPos: {} };
+        break;
+      }
+      case 'with':
+      case 'secrets':
+        break; // read below, once `uses:` is known
       case 'permissions':
         break; // GitHub token scopes; forgevm has no per-job token, so there is nothing to restrict.
       default: {
-        const feature = UNSUPPORTED_JOB_KEYS[key];
-        if (feature) {
-          if (key === 'uses') reusable = true;
-          r.problem(k, `${feature} are not supported by forgevm`);
-        } else {
-          r.problem(k, `unknown key "${key}" in ${where}${didYouMean(key, [...JOB_KEYS, ...Object.keys(UNSUPPORTED_JOB_KEYS)])}`);
-        }
+        const unsupported = UNSUPPORTED_JOB_KEYS[key];
+        if (unsupported) r.problem(k, `${at}: ${unsupported}`);
+        else r.problem(k, `unknown key "${key}" in ${where}${didYouMean(key, [...JOB_KEYS, ...Object.keys(UNSUPPORTED_JOB_KEYS)])}`);
       }
     }
   }
-  if (!reusable) {
+  for (const key of ['with', 'secrets'] as const) {
+    const pair = map.items.find((item) => isScalar(item.key) && item.key.value === key);
+    if (!pair) continue;
+    if (!calls) {
+      r.problem(pair.key, `${where}.${key}: only a job that calls a reusable workflow (uses: ./path/to/workflow.yml) takes "${key}"; a step passes inputs to an action with its own with:`);
+    } else if (job.call && key === 'with') {
+      job.call.with = parseCallWith(r, pair.value as AnyNode, `${where}.with`, job.call.keyPos);
+    } else if (job.call) {
+      job.call.secrets = parseCallSecrets(r, pair.value as AnyNode, `${where}.secrets`, job.call.keyPos);
+    }
+  }
+  if (!calls) {
     if (!sawRunsOn) r.problem(keyNode, `${where} has no "runs-on" (the VM image label to run on)`);
     if (!sawSteps) r.problem(keyNode, `${where} has no "steps"`);
   }
@@ -231,8 +179,10 @@ function parseStrategy(r: YamlReader, node: AnyNode, where: string): Strategy | 
   for (const { key, keyNode, value } of r.entries(map, where)) {
     const at = `${where}.${key}`;
     if (key === 'matrix') {
+      const before = r.problems.length;
       const matrix = parseMatrix(r, value, at);
       if (matrix !== undefined) strategy.matrix = matrix;
+      if (matrix !== undefined && r.problems.length === before) checkMatrixSize(r, value, matrix, at);
     } else if (key === 'fail-fast') {
       const v = r.resolve(value);
       if (isScalar(v) && typeof v.value === 'boolean') strategy.failFast = v.value;
@@ -276,130 +226,16 @@ function parseMatrix(r: YamlReader, node: AnyNode, at: string): Record<string, u
   return matrix;
 }
 
-/** What differs between a job's steps and a composite action's `runs.steps`. */
-export interface StepRules {
-  scope: ExpressionScope;
-  ifScope: ExpressionScope;
-  /** Composite action: the action loader checks `uses:`, and the keys GitHub forbids there are reported. */
-  composite: boolean;
-}
-
-const JOB_STEP_RULES: StepRules = { scope: SCOPES.step, ifScope: SCOPES.stepIf, composite: false };
-
-export function parseSteps(r: YamlReader, node: AnyNode, where: string, rules: StepRules = JOB_STEP_RULES): StepDef[] {
-  const seq = r.seq(node, where);
-  if (!seq) return [];
-  if (seq.items.length === 0) r.problem(seq, `${where} is empty; a job needs at least one step`);
-  const steps: StepDef[] = [];
-  const ids = new Set<string>();
-  seq.items.forEach((item, index) => {
-    const step = parseStep(r, item as AnyNode, `${where}[${index}]`, index, rules);
-    if (!step) return;
-    if (step.id !== undefined) {
-      if (ids.has(step.id)) r.problemAt(step.pos, `${where}[${index}]: duplicate step id "${step.id}"`);
-      ids.add(step.id);
-    }
-    steps.push(step);
-  });
-  return steps;
-}
-
-function parseStep(r: YamlReader, node: AnyNode, where: string, index: number, rules: StepRules): StepDef | undefined {
-  const map = r.map(node, where);
-  if (!map) return undefined;
-  const step: StepDef = { index, with: {}, env: {}, continueOnError: false, pos: r.pos(map) };
-  const scope = rules.scope;
-  for (const { key, keyNode, value } of r.entries(map, where)) {
-    const at = `${where}.${key}`;
-    const str = () => {
-      const s = r.string(value, at);
-      if (s !== undefined) checkExpressions(r, value, s, scope, at);
-      return s;
-    };
-    switch (key) {
-      case 'id': {
-        const s = r.string(value, at);
-        if (s === undefined) break;
-        if (!ID_PATTERN.test(s)) r.problem(value, `${at} "${s}" must start with a letter or "_" and contain only letters, digits, "-" and "_"`);
-        step.id = s;
-        break;
-      }
-      case 'name': {
-        const s = str();
-        if (s !== undefined) step.name = s;
-        break;
-      }
-      case 'if': {
-        const s = r.string(value, at);
-        if (s !== undefined) {
-          step.if = s;
-          checkCondition(r, value, s, rules.ifScope, at);
-        }
-        break;
-      }
-      case 'run': {
-        const s = str();
-        if (s !== undefined) step.run = s;
-        break;
-      }
-      case 'uses': {
-        const s = r.string(value, at);
-        if (s === undefined) break;
-        step.uses = s;
-        if (!rules.composite && !CHECKOUT_PATTERN.test(s)) {
-          r.problem(value, `${at}: action "${s}" is not supported; forgevm runs "run:" steps and actions/checkout@<ref> only`);
-        }
-        break;
-      }
-      case 'with':
-        step.with = r.stringMap(value, at);
-        checkStringMap(r, value, step.with, scope, at);
-        break;
-      case 'shell': {
-        const s = str();
-        if (s !== undefined) step.shell = s;
-        break;
-      }
-      case 'working-directory': {
-        const s = str();
-        if (s !== undefined) step.workingDirectory = s;
-        break;
-      }
-      case 'env':
-        step.env = r.stringMap(value, at);
-        checkStringMap(r, value, step.env, scope, at);
-        break;
-      case 'timeout-minutes': {
-        const v = r.numberOrExpression(value, at);
-        if (v !== undefined) step.timeoutMinutes = v;
-        if (typeof v === 'string') checkExpressions(r, value, v, scope, at);
-        break;
-      }
-      case 'continue-on-error': {
-        const v = r.boolOrExpression(value, at);
-        if (v !== undefined) step.continueOnError = v;
-        if (typeof v === 'string') checkExpressions(r, value, v, scope, at);
-        break;
-      }
-      default:
-        r.problem(keyNode, `unknown key "${key}" in ${where}${didYouMean(key, STEP_KEYS)}`);
-    }
-  }
-  const hasRun = map.has('run');
-  const hasUses = map.has('uses');
-  if (hasRun && hasUses) r.problem(map, `${where} has both "run" and "uses"; a step does one or the other`);
-  if (!hasRun && !hasUses) r.problem(map, `${where} has neither "run" nor "uses"`);
-  if (!hasUses && map.has('with')) r.problem(map, `${where} has "with" but no "uses"`);
-  if (rules.composite) checkCompositeStep(r, map, where);
-  return step;
-}
-
-/** GitHub's action schema: `shell` is required on run steps, and some job-step keys do not exist. */
-function checkCompositeStep(r: YamlReader, map: YAMLMap, where: string): void {
-  const key = (name: string) => map.items.find((pair) => isScalar(pair.key) && pair.key.value === name)?.key ?? map;
-  if (map.has('run') && !map.has('shell')) r.problem(map, `${where} has "run" but no "shell"; composite actions must name the shell of each run step (e.g. shell: bash)`);
-  if (map.has('timeout-minutes')) r.problem(key('timeout-minutes'), `${where}.timeout-minutes is not allowed in a composite action's steps`);
-  if (map.has('uses')) {
-    for (const name of ['shell', 'working-directory']) if (map.has(name)) r.problem(key(name), `${where}.${name} is only allowed on run steps`);
+/**
+ * A matrix written out in full (no expressions) is expanded here, so that one over GitHub's
+ * limit (after include/exclude) is reported before anything runs.
+ */
+function checkMatrixSize(r: YamlReader, node: AnyNode, matrix: Record<string, unknown> | string, at: string): void {
+  if (typeof matrix === 'string' || JSON.stringify(matrix).includes('${{')) return;
+  try {
+    expandMatrix(matrix);
+  } catch (err) {
+    if (err instanceof MatrixError) r.problem(node, `${at}: ${err.message}`);
+    else throw err;
   }
 }

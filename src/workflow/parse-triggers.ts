@@ -2,6 +2,7 @@
 import { isScalar, isSeq, type YAMLMap } from 'yaml';
 import { filterPatternError } from './filters.ts';
 import type { DispatchInput, PullRequestTrigger, PushTrigger, Triggers } from './model.ts';
+import { parseWorkflowCall } from './parse-workflow-call.ts';
 import {
   DISPATCH_INPUT_KEYS,
   DISPATCH_INPUT_TYPES,
@@ -42,6 +43,9 @@ function addEvent(r: YamlReader, triggers: Triggers, name: string, config: AnyNo
       return;
     case 'workflow_dispatch':
       triggers.workflowDispatch = { inputs: parseDispatchInputs(r, config) };
+      return;
+    case 'workflow_call':
+      triggers.workflowCall = parseWorkflowCall(r, config);
       return;
     default:
       // Other GitHub events are valid workflow syntax; forgevm never receives them, so they never match.

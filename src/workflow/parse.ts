@@ -5,7 +5,8 @@
  */
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { JobDef, Workflow, WorkflowProblem } from './model.ts';
-import { parseConcurrency, parseDefaults, checkExpressions, checkStringMap, parseJobs } from './parse-jobs.ts';
+import { parseJobs } from './parse-jobs.ts';
+import { checkExpressions, checkStringMap, parseConcurrency, parseDefaults } from './parse-values.ts';
 import { parseTriggers } from './parse-triggers.ts';
 import { SCOPES, WORKFLOW_KEYS } from './schema.ts';
 import { type AnyNode, didYouMean, YamlReader } from './yaml-reader.ts';

@@ -16,10 +16,21 @@
  * - A matrix, `runs-on` or `name` that reads `needs` cannot be known yet: the job is planned as
  *   one instance with an empty matrix and the raw `runs-on` text; the graph runner must call
  *   expandJob again once needs are known.
+ * - A job that cannot run because of an error (a matrix over GitHub's limit or that does not
+ *   evaluate, an `if:` that cannot be evaluated) is planned as a failure with the reason, never
+ *   as skipped: branch protection counts a skipped check as passing.
+ * - A job that calls a reusable workflow (`uses:`) becomes the called workflow's jobs, once per
+ *   combination of the caller's matrix, keyed and named `caller / called` as GitHub shows them
+ *   (see CallFrame). The caller's `if:` and needs decide for all of them; their own `needs` stay
+ *   within the call. `with:` is evaluated into the called workflow's `inputs` when it reads only
+ *   plan-time contexts; when it reads the caller's needs, the graph runner does it when the call
+ *   starts (and until then the called jobs' `inputs`-dependent fields wait, like `needs` above).
  */
+import { callInputs, callInputsKnown } from './call-inputs.ts';
 import { conditionExpression as conditionText, contextsUsedBy, evaluateCondition, evaluateValue, functionsUsedBy, interpolate, type Contexts } from './expressions.ts';
 import { combinationLabel, expandMatrix, MatrixError, type MatrixCombination } from './matrix.ts';
-import type { DispatchInput, GithubContext, JobDecision, JobDef, JobInstance, PlannedJob, PlannedWorkflow, Workflow } from './model.ts';
+import type { CallFrame, DispatchInput, GithubContext, JobDecision, JobDef, JobInstance, PlannedJob, PlannedWorkflow, Workflow } from './model.ts';
+import { MAX_WORKFLOW_LEVELS } from './schema.ts';
 import { skipMarkerIn, triggerMismatch } from './trigger-match.ts';
 
 export interface PlanEvent {
@@ -94,7 +105,8 @@ function typedInput(input: DispatchInput, raw: string | undefined): unknown {
   return raw ?? '';
 }
 
-function planJobs(workflow: Workflow, contexts: Contexts): PlannedJob[] {
+/** Plans one workflow's jobs; `frame` is set when it runs as a called workflow. */
+export function planJobs(workflow: Workflow, contexts: Contexts, frame?: CallFrame): PlannedJob[] {
   const byId = new Map(workflow.jobs.map((job) => [job.id, job]));
   const planned = new Map<string, PlannedJob[]>();
   const planOne = (job: JobDef, trail: Set<string>): PlannedJob[] => {
@@ -110,19 +122,74 @@ function planJobs(workflow: Workflow, contexts: Contexts): PlannedJob[] {
         needsReason ??= `needs "${need}", which is skipped`;
       }
     }
-    const matrixReason = matrixProblem(job, contexts);
-    const result = expandJob(workflow, job, contexts).map((instance) => ({
-      instance,
-      decision: needsReason ? skip(needsReason) : matrixReason ? skip(matrixReason) : decideIf(job, instance, contexts),
-    }));
+    const result = job.call ? planCall(workflow, job, contexts, frame, needsReason) : planStepsJob(workflow, job, contexts, frame, needsReason);
     planned.set(job.id, result);
     return result;
   };
   return workflow.jobs.flatMap((job) => planOne(job, new Set()));
 }
 
+function planStepsJob(workflow: Workflow, job: JobDef, contexts: Contexts, frame: CallFrame | undefined, needsReason: string | undefined): PlannedJob[] {
+  const matrixReason = matrixProblem(job, contexts);
+  return expandJob(workflow, job, contexts, frame).map((instance) => ({
+    instance,
+    decision: needsReason ? skip(needsReason) : matrixReason ? fail(matrixReason) : decideIf(job, instance, contexts),
+  }));
+}
+
+/** A call job: the called workflow's jobs, once per instance (matrix combination) of the caller. */
+function planCall(workflow: Workflow, job: JobDef, contexts: Contexts, parent: CallFrame | undefined, needsReason: string | undefined): PlannedJob[] {
+  const call = job.call!;
+  const matrixReason = matrixProblem(job, contexts);
+  const levels = callDepth(parent) + 2; // the top-level workflow is level 1
+  return expandJob(workflow, job, contexts, parent).flatMap((caller): PlannedJob[] => {
+    let decision = needsReason ? skip(needsReason) : matrixReason ? fail(matrixReason) : decideIf(job, caller, contexts);
+    const called = call.workflow;
+    if (!called || levels > MAX_WORKFLOW_LEVELS) {
+      // Validation refuses both; a plan made anyway shows the call itself as failed.
+      const why = called ? `reusable workflows nest deeper than GitHub's ${MAX_WORKFLOW_LEVELS} levels` : `the called workflow ${call.path} was not loaded`;
+      return [{ instance: caller, decision: fail(`jobs.${job.id}.uses: ${why}`) }];
+    }
+    const frame: CallFrame = {
+      key: caller.key,
+      displayName: caller.displayName,
+      job,
+      workflow,
+      matrix: caller.matrix,
+      strategy: caller.strategy,
+      callerInputs: (contexts.inputs as Record<string, unknown> | undefined) ?? {},
+      ...(parent ? { parent } : {}),
+    };
+    const scoped = instanceContexts(contexts, caller);
+    if (decision.runs && callInputsKnown(call, scoped)) {
+      try {
+        frame.inputs = callInputs(call, scoped);
+      } catch (err) {
+        decision = fail(`jobs.${job.id}.${(err as Error).message}`);
+      }
+    }
+    const inner: Contexts = { github: contexts.github, vars: contexts.vars, needs: {}, ...(frame.inputs ? { inputs: frame.inputs } : {}) };
+    const members = planJobs(called, inner, frame);
+    if (decision.runs) return members;
+    // The call does not run: neither does any of its jobs, for the caller's reason.
+    const denied: JobDecision = { ...decision, reason: `calling job "${job.id}": ${decision.reason}` };
+    return members.map((p) => ({ instance: p.instance, decision: denied }));
+  });
+}
+
+/** How many calls deep a frame is (0 outside any call). */
+function callDepth(frame: CallFrame | undefined): number {
+  let depth = 0;
+  for (let f = frame; f; f = f.parent) depth++;
+  return depth;
+}
+
 function skip(reason: string): JobDecision {
   return { runs: false, reason };
+}
+
+function fail(reason: string): JobDecision {
+  return { runs: false, reason, failure: true };
 }
 
 function callsStatus(cond: string | undefined): boolean {
@@ -130,22 +197,22 @@ function callsStatus(cond: string | undefined): boolean {
   return functionsUsedBy(conditionText(cond)).some((f) => STATUS_FUNCTIONS.includes(f));
 }
 
-/** Whether an expression (or template) only reads contexts known at plan time. */
-function knownAtPlanTime(template: string): boolean {
-  return contextsUsedBy(conditionText(template)).every((c) => PLAN_TIME_CONTEXTS.includes(c));
+/** Whether an expression (or template) only reads contexts known at plan time (a called workflow's inputs may wait for its caller's needs). */
+function knownAtPlanTime(template: string, contexts: Contexts): boolean {
+  return contextsUsedBy(conditionText(template)).every((c) => PLAN_TIME_CONTEXTS.includes(c) && (c === 'matrix' || c === 'strategy' || c in contexts));
 }
 
 function decideIf(job: JobDef, instance: JobInstance, contexts: Contexts): JobDecision {
   const cond = job.if;
   if (cond === undefined || cond.trim() === '') return { runs: true };
-  if (callsStatus(cond) || !knownAtPlanTime(cond)) return { runs: true };
+  if (callsStatus(cond) || !knownAtPlanTime(cond, contexts)) return { runs: true };
   const scoped = instanceContexts(contexts, instance);
   try {
     // success() is true here: needs are checked by the graph runner, so only `false` is final.
     const passing = { success: () => true, failure: () => false, cancelled: () => false };
     return evaluateCondition(cond, scoped, passing) ? { runs: true } : skip(`if: ${cond.trim()} was false`);
   } catch (err) {
-    return skip(`if: ${cond.trim()} could not be evaluated: ${(err as Error).message}`);
+    return fail(`if: ${cond.trim()} could not be evaluated: ${(err as Error).message}`);
   }
 }
 
@@ -165,16 +232,15 @@ function instanceContexts(contexts: Contexts, instance: JobInstance): Contexts {
 /**
  * Expands one job into its instances: matrix combinations, evaluated `runs-on` and display name.
  * `contexts` holds github, inputs, vars and (at run time) needs. A matrix that cannot be expanded
- * yields one instance whose displayName says why; the graph runner reports it when it runs.
+ * yields one instance (matrixProblem gives the reason to fail it).
+ * `frame`: the call the job runs in, if any; it prefixes the key and display name.
  */
-export function expandJob(workflow: Workflow, job: JobDef, contexts: Contexts): JobInstance[] {
+export function expandJob(workflow: Workflow, job: JobDef, contexts: Contexts, frame?: CallFrame): JobInstance[] {
   let combos: MatrixCombination[];
-  let matrixError: string | undefined;
   try {
     combos = matrixCombinations(job, contexts);
-  } catch (err) {
-    combos = [{}];
-    matrixError = (err as Error).message;
+  } catch {
+    combos = [{}]; // the planner and the graph runner fail the job with matrixProblem's reason
   }
   if (combos.length === 0) combos = [{}];
   const total = combos.length;
@@ -186,7 +252,17 @@ export function expandJob(workflow: Workflow, job: JobDef, contexts: Contexts): 
       jobIndex: index,
       jobTotal: total,
     };
-    const draft: JobInstance = { workflow, job, key: job.id, displayName: job.id, matrix, strategy, runsOn: job.runsOn };
+    const draft: JobInstance = {
+      workflow,
+      job,
+      key: job.id,
+      displayName: job.id,
+      matrix,
+      strategy,
+      runsOn: job.runsOn,
+      ...(frame ? { call: frame } : {}),
+      ...(frame?.inputs ? { inputs: frame.inputs } : {}),
+    };
     const scoped = instanceContexts(contexts, draft);
     const label = Object.keys(matrix).length > 0 ? combinationLabel(matrix) : '';
     let key = label ? `${job.id} (${label})` : job.id;
@@ -197,8 +273,8 @@ export function expandJob(workflow: Workflow, job: JobDef, contexts: Contexts): 
     const suffixed = label && !(job.name ?? '').includes('${{') ? `${name} (${label})` : name;
     return {
       ...draft,
-      key,
-      displayName: matrixError ? `${suffixed} (matrix error: ${matrixError})` : suffixed,
+      key: frame ? `${frame.key} / ${key}` : key,
+      displayName: frame ? `${frame.displayName} / ${suffixed}` : suffixed,
       runsOn: evaluateOrRaw(job.runsOn, scoped),
     };
   });
@@ -219,11 +295,11 @@ function evaluateOrRaw(template: string, contexts: Contexts): string {
   }
 }
 
-/** Waiting for needs is not a problem. */
+/** Waiting for needs (or a called workflow's inputs) is not a problem. */
 class MatrixNeedsDeferred extends MatrixError {}
 
 /** Why the job's matrix cannot be expanded (bad fromJSON, empty axis, too many jobs), if so. */
-function matrixProblem(job: JobDef, contexts: Contexts): string | undefined {
+export function matrixProblem(job: JobDef, contexts: Contexts): string | undefined {
   try {
     matrixCombinations(job, contexts);
     return undefined;
@@ -248,8 +324,9 @@ function matrixCombinations(job: JobDef, contexts: Contexts): MatrixCombination[
 function resolveMatrixValue(value: unknown, contexts: Contexts): unknown {
   if (typeof value !== 'string' || !value.includes('${{')) return value;
   const needs = (contexts.needs ?? {}) as Record<string, unknown>;
-  if (Object.keys(needs).length === 0 && contextsUsedBy(conditionText(value)).includes('needs')) {
-    throw new MatrixNeedsDeferred('the matrix reads needs, so it is expanded once the needed jobs finish');
+  const used = contextsUsedBy(conditionText(value));
+  if ((Object.keys(needs).length === 0 && used.includes('needs')) || (used.includes('inputs') && !('inputs' in contexts))) {
+    throw new MatrixNeedsDeferred('the matrix reads needs (or inputs that wait for them), so it is expanded once the needed jobs finish');
   }
   return evaluateValue(value, contexts);
 }

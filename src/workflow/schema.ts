@@ -19,17 +19,28 @@ export const JOB_KEYS = [
   'concurrency',
   'steps',
   'permissions',
+  'environment',
+  'uses',
+  'with',
+  'secrets',
 ] as const;
 
-/** Job keys GitHub has and forgevm does not run; named in the problem. */
+/** The keys GitHub allows in a job that calls a reusable workflow (`jobs.<id>.uses`). */
+export const CALL_JOB_KEYS = ['name', 'uses', 'with', 'secrets', 'needs', 'if', 'strategy', 'concurrency', 'permissions'] as const;
+
+/** Job keys GitHub has and forgevm does not run: what they are, and what to do instead. */
 export const UNSUPPORTED_JOB_KEYS: Record<string, string> = {
-  services: 'service containers (jobs.<id>.services)',
-  container: 'job containers (jobs.<id>.container)',
-  uses: 'reusable workflows (jobs.<id>.uses)',
-  with: 'reusable workflow inputs (jobs.<id>.with)',
-  secrets: 'reusable workflow secrets (jobs.<id>.secrets)',
-  environment: 'deployment environments (jobs.<id>.environment)',
+  services: 'service containers are not supported by forgevm; start the service in a step instead (the VM is yours)',
+  container: 'job containers are not supported by forgevm; the job runs in a VM: pick the image with runs-on',
 };
+
+/** GitHub: "You can connect a maximum of ten levels of workflows" (the caller and 9 called). */
+export const MAX_WORKFLOW_LEVELS = 10;
+
+export const CALL_INPUT_KEYS = ['description', 'required', 'default', 'type'] as const;
+export const CALL_INPUT_TYPES = ['string', 'boolean', 'number'] as const;
+export const CALL_OUTPUT_KEYS = ['description', 'value'] as const;
+export const CALL_SECRET_KEYS = ['description', 'required'] as const;
 
 export const STEP_KEYS = [
   'id',
@@ -131,6 +142,12 @@ export const SCOPES = {
   workflowConcurrency: scope(['github', 'inputs', 'vars']),
   workflowDefaults: scope(['github', 'inputs', 'vars']),
   jobName: scope(['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs']),
+  jobWith: scope(['github', 'needs', 'strategy', 'matrix', 'inputs', 'vars']),
+  jobSecrets: scope(['github', 'needs', 'strategy', 'matrix', 'secrets', 'inputs', 'vars']),
+  jobEnvironment: scope(['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs']),
+  jobEnvironmentUrl: scope(['github', 'needs', 'strategy', 'matrix', 'job', 'runner', 'env', 'vars', 'steps', 'inputs']),
+  callInputDefault: scope(['github', 'inputs', 'vars']),
+  callOutput: scope(['github', 'jobs', 'vars', 'inputs']),
   jobIf: scope(['github', 'needs', 'vars', 'inputs'], STATUS),
   runsOn: scope(['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs']),
   jobEnv: scope(['github', 'needs', 'strategy', 'matrix', 'vars', 'secrets', 'inputs']),

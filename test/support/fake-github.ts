@@ -48,6 +48,8 @@ interface InjectedFailure {
   headers: Record<string, string>;
   body: Record<string, unknown>;
   times: number;
+  /** Matching requests still let through before the failures start. */
+  after: number;
 }
 
 export interface FakeGithubOptions {
@@ -87,6 +89,11 @@ export class FakeGithub {
   #failures: InjectedFailure[] = [];
   #nextCheckRunId = 1000;
   #server?: Listening;
+  #port?: number;
+  /** An outage in progress: every API and git request answers 502. */
+  #badGateway = false;
+  /** A stall in progress: every request waits for comeBack() before it is answered. */
+  #stall?: { promise: Promise<void>; release: () => void };
 
   constructor(options: FakeGithubOptions = {}) {
     this.appId = options.appId ?? 4242;
@@ -96,8 +103,8 @@ export class FakeGithub {
   }
 
   get url(): string {
-    if (!this.#server) throw new Error('FakeGithub is not started: call start() first');
-    return this.#server.url;
+    if (this.#port === undefined) throw new Error('FakeGithub is not started: call start() first');
+    return `http://127.0.0.1:${this.#port}`;
   }
 
   get privateKey(): string {
@@ -105,8 +112,36 @@ export class FakeGithub {
   }
 
   async start(): Promise<this> {
-    this.#server = await listen(this.app);
+    this.#server = await listen(this.app, this.#port ?? 0);
+    this.#port = Number(new URL(this.#server.url).port);
     return this;
+  }
+
+  /**
+   * An outage: `refuse` stops listening (connections are refused, as when GitHub is unreachable),
+   * `502` answers every request with 502 Bad Gateway, `stall` accepts requests and answers none
+   * until it ends. `comeBack()` ends it, at the same address.
+   */
+  async goDown(mode: 'refuse' | '502' | 'stall'): Promise<void> {
+    if (mode === '502') {
+      this.#badGateway = true;
+      return;
+    }
+    if (mode === 'stall') {
+      let release = () => {};
+      const promise = new Promise<void>((resolve) => (release = resolve));
+      this.#stall = { promise, release };
+      return;
+    }
+    await this.#server?.close();
+    this.#server = undefined;
+  }
+
+  async comeBack(): Promise<void> {
+    this.#badGateway = false;
+    this.#stall?.release();
+    this.#stall = undefined;
+    if (!this.#server) await this.start();
   }
 
   async stop(): Promise<void> {
@@ -126,9 +161,9 @@ export class FakeGithub {
     this.permissions.set(`${fullName}:${user}`, permission);
   }
 
-  /** The next `times` requests matching method + path get this error response. */
-  failNext(method: string, path: RegExp, status: number, headers: Record<string, string> = {}, body: Record<string, unknown> = { message: 'injected failure' }, times = 1): void {
-    this.#failures.push({ method, path, status, headers, body, times });
+  /** The next `times` requests matching method + path get this error response (after letting `after` of them through). */
+  failNext(method: string, path: RegExp, status: number, headers: Record<string, string> = {}, body: Record<string, unknown> = { message: 'injected failure' }, times = 1, after = 0): void {
+    this.#failures.push({ method, path, status, headers, body, times, after });
   }
 
   /** Revoke every token (the next API call with an old token gets 401). */
@@ -138,6 +173,12 @@ export class FakeGithub {
 
   runsFor(fullName: string): FakeCheckRun[] {
     return this.checkRuns.filter((r) => r.repo === fullName);
+  }
+
+  /** The check run `id` once it is completed (for waitFor), else undefined. */
+  completedRun(id: number): FakeCheckRun | undefined {
+    const run = this.checkRuns.find((r) => r.id === id);
+    return run?.status === 'completed' ? run : undefined;
   }
 
   #verifyJwt(header: string | undefined): boolean {
@@ -166,6 +207,16 @@ export class FakeGithub {
 
   #routes(): void {
     const app = this.app;
+
+    app.use('*', async (c, next) => {
+      if (this.#stall) {
+        this.requests.push({ method: c.req.method, path: c.req.path, auth: 'stalled', at: Date.now() });
+        await this.#stall.promise;
+      }
+      if (!this.#badGateway) return next();
+      this.requests.push({ method: c.req.method, path: c.req.path, auth: 'outage', at: Date.now() });
+      return c.json({ message: 'Server Error' }, 502);
+    });
 
     // Git smart HTTP: /<owner>/<name>.git/...; the token is the Basic-auth password.
     app.use('*', async (c, next) => {
@@ -209,7 +260,8 @@ export class FakeGithub {
       if (auth === 'bad' || auth === 'none') return c.json({ message: 'Bad credentials' }, 401);
 
       const failure = this.#failures.find((f) => f.method === method && f.path.test(path));
-      if (failure) {
+      if (failure && failure.after > 0) failure.after -= 1;
+      else if (failure) {
         failure.times -= 1;
         if (failure.times <= 0) this.#failures.splice(this.#failures.indexOf(failure), 1);
         return c.json(failure.body, failure.status as 400, failure.headers);

@@ -8,9 +8,10 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export function listen(app: Hono): Promise<Listening> {
+/** `port` 0 (default) picks a free one; a given port lets a stopped server come back at the same address. */
+export function listen(app: Hono, port = 0): Promise<Listening> {
   return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => {
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info: AddressInfo) => {
       resolve({
         url: `http://127.0.0.1:${info.port}`,
         close: () =>

@@ -12,7 +12,10 @@ export interface Expectations {
   run: string;
 }
 
-/** Reads the header; `job[a, b]` names the matrix instance `job (a, b)`. */
+/**
+ * Reads the header; `job[a, b]` names the matrix instance `job (a, b)`, and `call[x] / job` a
+ * job of a called workflow (`call (x) / job`).
+ */
 export function expectationsOf(text: string): Expectations {
   const line = (name: string) => new RegExp(`^# ${name}: (.*)$`, 'm').exec(text)?.[1] ?? '';
   const pairs = (s: string) =>
@@ -20,7 +23,7 @@ export function expectationsOf(text: string): Expectations {
       .split(/,\s*(?![^[]*\])/)
       .filter(Boolean)
       .map((p) => p.split('=').map((x) => x.trim()) as [string, string]);
-  const jobs = Object.fromEntries(pairs(line('expect')).map(([k, v]) => [k.replace(/^([^[]+)\[(.*)\]$/, '$1 ($2)'), v]));
+  const jobs = Object.fromEntries(pairs(line('expect')).map(([k, v]) => [k.replace(/\[([^\]]*)\]/g, ' ($1)'), v]));
   const instances = Object.fromEntries(pairs(line('expect-instances')).map(([k, v]) => [k, Number(v)]));
   return { jobs, instances, run: line('expect-run') };
 }

@@ -62,3 +62,10 @@ export async function startServeProcess(env: Record<string, string>, port: numbe
   }
   return { child, url, output: () => output, exited };
 }
+
+/** For `.catch()` on a wait: the failure again, with the server's output to read. */
+export function withServeOutput(p: ServeProcess): (error: Error) => never {
+  return (error) => {
+    throw new Error(`${error.message}\n--- forgevm serve output ---\n${p.output()}`);
+  };
+}

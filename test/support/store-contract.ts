@@ -13,10 +13,10 @@ export interface StoreFactory {
   reopen?(store: Store): Promise<Store>;
 }
 
-const push = (sha: string): PushEvent => ({
+const push = (sha: string, name = 'hello'): PushEvent => ({
   kind: 'push',
   forge: 'github',
-  repo: { fullName: 'octo/hello', owner: 'octo', name: 'hello', cloneUrl: 'https://github.com/octo/hello.git' },
+  repo: { fullName: `octo/${name}`, owner: 'octo', name, cloneUrl: `https://github.com/octo/${name}.git` },
   ref: 'refs/heads/main',
   before: '0'.repeat(40),
   sha,
@@ -99,7 +99,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
 
       it('claims pending deliveries oldest first, each once', async () => {
-        for (const id of ['a', 'b', 'c']) await store.insertDelivery(delivery(id));
+        for (const id of ['a', 'b', 'c']) await store.insertDelivery(delivery(id, { normalized: push('a'.repeat(40), `repo-${id}`) }));
         await store.insertDelivery(delivery('done-already', { status: 'done' }));
         const claimed = await Promise.all([store.claimNextDelivery(), store.claimNextDelivery(), store.claimNextDelivery(), store.claimNextDelivery()]);
         expect(claimed.map((d) => d?.id ?? null)).toEqual(['a', 'b', 'c', null]);
@@ -114,6 +114,88 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await store.markDelivery('m1', 'done');
         expect(await store.getDelivery('m1')).toMatchObject({ status: 'done', error: null });
         await expect(store.markDelivery('nope', 'done')).rejects.toThrow(/no delivery nope/);
+      });
+
+      it('claims one delivery per repository at a time, in order', async () => {
+        await store.insertDelivery(delivery('x1'));
+        await store.insertDelivery(delivery('x2'));
+        await store.insertDelivery(delivery('other', { normalized: push('a'.repeat(40), 'other') }));
+        expect((await store.getDelivery('x1'))?.repo).toBe('octo/hello');
+        expect((await store.claimNextDelivery())?.id).toBe('x1');
+        // x2 waits for x1 (same repository); the other repository goes ahead.
+        expect((await store.claimNextDelivery())?.id).toBe('other');
+        expect(await store.claimNextDelivery()).toBeNull();
+        await store.markDelivery('x1', 'done');
+        expect((await store.claimNextDelivery())?.id).toBe('x2');
+      });
+
+      it('sets a transient failure aside until its retry is due, counting failures', async () => {
+        await store.insertDelivery(delivery('t1'));
+        await store.insertDelivery(delivery('t2', { normalized: push('a'.repeat(40), 'fresh') }));
+        await store.claimNextDelivery();
+        const later = new Date(Date.now() + 60_000).toISOString();
+        const deferred = await store.deferDelivery('t1', { nextAttemptAt: later, error: 'network error reaching api.github.com: connect ECONNREFUSED' });
+        expect(deferred).toMatchObject({ status: 'pending', failures: 1, nextAttemptAt: later, lastError: expect.stringMatching(/ECONNREFUSED/), error: null });
+        expect(deferred.failingSince).not.toBeNull();
+        // The fresh delivery is not held up by the one waiting for its retry.
+        expect((await store.claimNextDelivery())?.id).toBe('t2');
+        expect(await store.claimNextDelivery()).toBeNull();
+        const retried = await store.claimNextDelivery(new Date(Date.now() + 61_000).toISOString());
+        expect(retried).toMatchObject({ id: 't1', status: 'processing', failures: 1, attempts: 2 });
+        const again = await store.deferDelivery('t1', { nextAttemptAt: later, error: '502 Bad Gateway' });
+        expect(again).toMatchObject({ failures: 2, failingSince: deferred.failingSince, lastError: '502 Bad Gateway' });
+        // Put back by a shutdown: pending, nothing counted.
+        await store.markDelivery('t2', 'pending');
+        expect(await store.getDelivery('t2')).toMatchObject({ status: 'pending', failures: 0 });
+      });
+
+      it('requeues a failed delivery on redelivery, by id or by dedupe key, and nothing else', async () => {
+        await store.insertDelivery(delivery('f-1'));
+        await store.insertDelivery(delivery('fj-1', { forge: 'forgejo', dedupeKey: 'forgejo:octo/x:push:main:abc', normalized: push('a'.repeat(40), 'x') }));
+        await store.insertDelivery(delivery('ok-1', { normalized: push('a'.repeat(40), 'ok') }));
+        for (let i = 0; i < 3; i++) await store.claimNextDelivery();
+        await store.deferDelivery('f-1', { nextAttemptAt: new Date().toISOString(), error: 'timeout' });
+        await store.markDelivery('f-1', 'failed', 'gave up');
+        await store.markDelivery('fj-1', 'failed', 'gave up');
+        await store.markDelivery('ok-1', 'done');
+        expect(await store.requeueDelivery('f-1')).toBe('f-1');
+        expect(await store.getDelivery('f-1')).toMatchObject({ status: 'pending', failures: 0, failingSince: null, nextAttemptAt: null });
+        expect(await store.requeueDelivery('fj-2', 'forgejo:octo/x:push:main:abc')).toBe('fj-1');
+        expect(await store.requeueDelivery('ok-1')).toBeNull();
+        expect(await store.requeueDelivery('missing')).toBeNull();
+        // A pending one waiting for its retry is made due now; one already due is left alone.
+        expect(await store.requeueDelivery('f-1')).toBeNull();
+        await store.claimNextDelivery();
+        await store.deferDelivery('f-1', { nextAttemptAt: new Date(Date.now() + 3_600_000).toISOString(), error: 'timeout' });
+        expect(await store.requeueDelivery('f-1')).toBe('f-1');
+        expect(await store.getDelivery('f-1')).toMatchObject({ status: 'pending', nextAttemptAt: null, failures: 1 });
+      });
+
+      it('prunes finished deliveries: deletes those no run uses, strips the payload of the others', async () => {
+        const old = '2026-01-01T00:00:00.000Z';
+        await store.insertDelivery(delivery('old-ignored', { status: 'ignored', receivedAt: old }));
+        await store.insertDelivery(delivery('old-run', { receivedAt: old }));
+        await store.insertDelivery(delivery('old-busy', { receivedAt: old, normalized: push('a'.repeat(40), 'busy') }));
+        await store.insertDelivery(delivery('old-pending', { receivedAt: old, normalized: push('a'.repeat(40), 'waiting') }));
+        await store.insertDelivery(delivery('new-done', { status: 'done' }));
+        await store.markDelivery('old-run', 'done');
+        await store.markDelivery('old-busy', 'done');
+        const run = await store.createRun({ ...newRun, deliveryId: 'old-run' });
+        const [finished] = await store.createJobs(run.id, [{ instanceKey: 'a', displayName: 'a', label: 'x' }]);
+        await store.updateJob(finished!.id, { status: 'completed', conclusion: 'success' });
+        const busy = await store.createRun({ ...newRun, deliveryId: 'old-busy' });
+        await store.createJobs(busy.id, [{ instanceKey: 'a', displayName: 'a', label: 'x' }]);
+
+        expect(await store.pruneDeliveries('2026-06-01T00:00:00.000Z')).toEqual({ deleted: 1, stripped: 1 });
+        expect(await store.getDelivery('old-ignored')).toBeNull();
+        const stripped = await store.getDelivery('old-run');
+        expect(stripped).toMatchObject({ status: 'done', payload: '', normalized: push('a'.repeat(40)) });
+        expect(stripped?.payloadDeletedAt).not.toBeNull();
+        // Unfinished jobs, a pending delivery and a recent one keep everything.
+        expect((await store.getDelivery('old-busy'))?.payload).not.toBe('');
+        expect((await store.getDelivery('old-pending'))?.payload).not.toBe('');
+        expect((await store.getDelivery('new-done'))?.payload).not.toBe('');
+        expect(await store.pruneDeliveries('2026-06-01T00:00:00.000Z')).toEqual({ deleted: 0, stripped: 0 });
       });
 
       it('requeues deliveries left processing', async () => {
@@ -245,8 +327,9 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
-    it('answers ping while open', async () => {
+    it('answers ping while open, and reports itself healthy after a real write', async () => {
       expect(await store.ping()).toBe(true);
+      expect(await store.health()).toEqual({ ok: true });
     });
   });
 }
