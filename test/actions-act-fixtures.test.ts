@@ -16,7 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobResult } from '../src/job/result.ts';
 import { runSteps } from '../src/job/steps.ts';
 import { JobLog } from '../src/log/job-log.ts';
+import { secretsForJob } from '../src/workflow/call-secrets.ts';
 import { runConclusion, runJobGraph } from '../src/workflow/graph.ts';
+import { directorySource, parseAndResolve } from '../src/workflow/load.ts';
+import { parseWorkflow } from '../src/workflow/parse.ts';
 import { planWorkflows } from '../src/workflow/planner.ts';
 import { ensureHostNode } from '../src/vm/guest-node/host-cache.ts';
 import { defaultStateRoot, stateDir } from '../src/vm/state-dir.ts';
@@ -25,7 +28,7 @@ import { HOSTED_ACTIONS, hostedActionRepos, startFixtureActionsHost } from './su
 import { githubContext } from './support/job-model.ts';
 import { LocalGuest } from './support/local-guest.ts';
 import { logChecksOf, logProblems, summaryChecksOf } from './support/log-expectations.ts';
-import { actionsRuntime, jobSecrets, parseWithCalls } from './support/pending-runtime.ts';
+import { actionsRuntime } from './support/pending-runtime.ts';
 import { expectationsOf } from './support/semantics-expectations.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..');
@@ -144,12 +147,13 @@ afterAll(async () => {
 async function runFixture(file: string) {
   const text = textOf(file);
   const path = `workflows/actions/${file}`;
-  const parsed = await parseWithCalls(path, text, REPO_ROOT);
-  expect(parsed.problems).toEqual([]);
+  // The workflows it calls are read from this checkout, as forgevm run reads them from the repository.
+  const loaded = await parseAndResolve([{ path, ...parseWorkflow(path, text) }], directorySource(REPO_ROOT));
+  expect(loaded.problems).toEqual([]);
   const github = githubContext();
   const [plannedWorkflow] = planWorkflows(
     { name: 'push', ref: github.ref, sha: github.sha, payload: github.event, headCommitMessage: 'test' },
-    [parsed.workflow!],
+    [loaded.workflows[0]!],
     undefined,
     github,
   );
@@ -179,10 +183,9 @@ async function runFixture(file: string) {
           node,
           log: (line) => log.meta(line),
         });
-        // Jobs of a called workflow carry the call's inputs, and get the secrets it passes down.
-        const inputs = (p.instance as { inputs?: Record<string, unknown> }).inputs ?? {};
-        const secrets = await jobSecrets(p.instance, github);
-        const input = { instance: p.instance, github, needs, inputs, secrets, vars: {}, workspace, tempDir: join(dir, 'temp'), defaultTimeoutMinutes: 5, actions };
+        // Jobs of a called workflow get the call's inputs, and the secrets it passes down (the run has none).
+        const secrets = secretsForJob(p.instance, {}, { github });
+        const input = { instance: p.instance, github, needs, inputs: p.instance.inputs ?? {}, secrets, vars: {}, workspace, tempDir: join(dir, 'temp'), defaultTimeoutMinutes: 5, actions };
         const outcome = await runSteps(guest, log, input, signal);
         summaries[p.instance.key] = outcome.summary;
         return { conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, ...(outcome.error ? { error: outcome.error } : {}), logPath, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime() };
@@ -206,7 +209,8 @@ describe('action fixtures on the host', () => {
       if (JSON.stringify(conclusions) !== JSON.stringify({ ...conclusions, ...expected.jobs }) || logTrouble.length > 0) {
         // Show the logs of the jobs that went wrong: far quicker to debug than a bare diff.
         for (const [key, log] of Object.entries(logs)) {
-          if (conclusions[key] !== expected.jobs[key] || logTrouble.some((p) => p.startsWith(`${key}:`))) console.log(`--- ${key} (${conclusions[key]}, expected ${expected.jobs[key]}):\n${log}`);
+          const error = results.get(key)?.error;
+          if (conclusions[key] !== expected.jobs[key] || logTrouble.some((p) => p.startsWith(`${key}:`))) console.log(`--- ${key} (${conclusions[key]}, expected ${expected.jobs[key]}${error ? `: ${error}` : ''}):\n${log}`);
         }
       }
       expect(conclusions).toEqual(expected.jobs);

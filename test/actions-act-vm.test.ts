@@ -86,7 +86,8 @@ describe("act's action cases and GitHub's action semantics in tiny VMs through f
       if (JSON.stringify(conclusions) !== JSON.stringify({ ...conclusions, ...expected.jobs }) || logTrouble.length > 0) {
         // The logs of the jobs that went wrong say far more than a bare diff.
         for (const [key, log] of Object.entries(logs)) {
-          if (conclusions[key] !== expected.jobs[key] || logTrouble.some((p) => p.startsWith(`${key}:`))) console.log(`--- ${key}: ${conclusions[key]}, expected ${expected.jobs[key]}\n${log}`);
+          const error = report.jobs.find((j) => j.key === key)?.error;
+          if (conclusions[key] !== expected.jobs[key] || logTrouble.some((p) => p.startsWith(`${key}:`))) console.log(`--- ${key}: ${conclusions[key]}, expected ${expected.jobs[key]}${error ? ` (${error})` : ''}\n${log}`);
         }
         console.log(run.all);
       }
