@@ -28,7 +28,8 @@ import { HOSTED_ACTIONS, hostedActionRepos, startFixtureActionsHost } from './su
 import { githubContext } from './support/job-model.ts';
 import { LocalGuest } from './support/local-guest.ts';
 import { logChecksOf, logProblems, summaryChecksOf } from './support/log-expectations.ts';
-import { actionsRuntime } from './support/pending-runtime.ts';
+import { ActionFetcher } from '../src/actions/fetch.ts';
+import { actionLoader } from '../src/job/action-loader.ts';
 import { expectationsOf } from './support/semantics-expectations.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '..');
@@ -174,13 +175,12 @@ async function runFixture(file: string) {
       const startedAt = new Date();
       try {
         const guest = new LocalGuest(dir, { termAfterMs: 200, killAfterMs: 200 });
-        const actions = await actionsRuntime({
+        const actions = actionLoader({
           guest,
           workspace,
           actionsDir: join(dir, 'temp', '_actions'),
-          cacheRoot: join(dir, 'action-cache'),
-          actionsUrl: host.url,
-          node,
+          fetcher: new ActionFetcher({ cacheRoot: join(dir, 'action-cache'), actionsUrl: host.url }),
+          node: async () => node,
           log: (line) => log.meta(line),
         });
         // Jobs of a called workflow get the call's inputs, and the secrets it passes down (the run has none).

@@ -89,8 +89,10 @@ export function actionLoader(options: ActionLoaderOptions): ActionRuntime {
       let text: string;
       try {
         text = (await guest.readFile(posix.join(dir, name))).toString('utf8');
-      } catch {
-        continue;
+      } catch (error) {
+        // Only a missing file means "try the other name": a broken channel must not read as absent.
+        if (/no such file|ENOENT|not a directory/i.test((error as Error).message)) continue;
+        throw new Error(`${uses}: cannot read ${name} in the guest: ${(error as Error).message}`);
       }
       const result = parseActionManifest(posix.join(path || '.', name), text, uses);
       if (!result.manifest) throw manifestError(uses, result);
