@@ -15,6 +15,7 @@ export type Channel = 'stdout' | 'stderr';
 
 /** An `::error`/`::warning`/`::notice` command, for the check run's annotations. */
 export interface CommandAnnotation {
+  /** The Checks API's annotation levels. */
   level: 'failure' | 'warning' | 'notice';
   /** Masked. */
   message: string;

@@ -5,6 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { CommandAnnotation } from '../job/step-output.ts';
 import { stripAnsi } from './check-output.ts';
 
 export type AnnotationLevel = 'notice' | 'warning' | 'failure';
@@ -207,24 +208,12 @@ export function batchAnnotations(annotations: Annotation[], size = ANNOTATIONS_P
   return batches;
 }
 
-/** What `::error`/`::warning`/`::notice` commands carry (src/job/step-output.ts CommandAnnotation). */
-export interface CommandAnnotationInput {
-  level: AnnotationLevel;
-  message: string;
-  title?: string;
-  file?: string;
-  line?: number;
-  endLine?: number;
-  column?: number;
-  endColumn?: number;
-}
-
 /**
  * Annotations from workflow commands, in the Checks API's shape. A command without a file (or
  * with one outside the workspace) is placed on line 1 of `fallbackPath`, the workflow file: the
  * Checks API needs a path, and GitHub shows such annotations at the job, not in the diff.
  */
-export function commandAnnotations(commands: CommandAnnotationInput[], workspace: string | undefined, fallbackPath: string): Annotation[] {
+export function commandAnnotations(commands: CommandAnnotation[], workspace: string | undefined, fallbackPath: string): Annotation[] {
   const out: Annotation[] = [];
   for (const c of commands.slice(0, MAX_ANNOTATIONS)) {
     const path = c.file ? workspaceRelative(c.file, workspace) : undefined;
