@@ -705,7 +705,7 @@ export class Worker {
     } catch (error) {
       runSecrets = new Error(`cannot read the secrets of ${run.repo}: ${messageOf(error)}`);
     }
-    const run_ = {
+    const jobContext = {
       secrets: runSecrets,
       forge: { serverUrl: access.serverUrl, username: access.gitUsername, token: () => access.gitToken(run.installationId ?? undefined) },
       identity: {
@@ -731,7 +731,7 @@ export class Worker {
       const jobSlot = await this.#enterConcurrency(run, pj.instance.job.concurrency, jobContexts(pj, needs, base), signal);
       const jobSignal = eitherSignal(signal, jobSlot.signal);
       try {
-        return await this.#runJob(access, run, job, pj, needs, github, jobSignal.signal, { cloneUrl, fetchRef, branch, sha }, () => concurrencyReason(jobSlot.signal, runSlot.signal), run_);
+        return await this.#runJob(access, run, job, pj, needs, github, jobSignal.signal, { cloneUrl, fetchRef, branch, sha }, () => concurrencyReason(jobSlot.signal, runSlot.signal), jobContext);
       } finally {
         jobSignal.dispose();
         jobSlot.release();
