@@ -5,7 +5,7 @@
  * forgevm start sweeps its job folder.
  */
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliStateRoot, forgevm, gitRepo, readRunReport, removeStateRoot, summaryRow } from './support/forgevm-cli.ts';
@@ -113,6 +113,20 @@ jobs:
           sleep 600
 `;
 
+const SECRETS = `on: push
+jobs:
+  uses-secrets:
+    runs-on: tiny
+    steps:
+      - name: Secrets arrive, and the log masks them
+        env:
+          FROM_ENV: \${{ secrets.DEPLOY_TOKEN }}
+          FROM_FILE: \${{ secrets.db_password }}
+        run: |
+          test "$FROM_ENV" = "env-secret-4242" && test "$FROM_FILE" = "file-secret-1717"
+          echo "token=$FROM_ENV password=$FROM_FILE"
+`;
+
 let stateRoot: string;
 let repo: { dir: string; sha: string };
 const run = (...args: string[]) => forgevm(['run', ...args], { cwd: repo.dir, stateRoot });
@@ -130,6 +144,7 @@ beforeAll(async () => {
     'workflows/sleeper.yml': SLEEPER,
     'workflows/calls-missing.yml': CALLS_MISSING,
     'workflows/reusable-only.yml': REUSABLE_ONLY,
+    'workflows/secrets.yml': SECRETS,
   });
 });
 
@@ -242,6 +257,34 @@ describe('forgevm run', () => {
     expect(result.stdout).not.toContain('── ');
     expect(await logFiles()).toEqual(before);
     await expectNothingLeft();
+  });
+});
+
+describe('forgevm run with secrets', () => {
+  it('takes --secret from the environment and --secret-file lines, and masks both in the output', async () => {
+    const file = join(stateRoot, 'secrets.env');
+    await writeFile(file, '# local secrets\nDB_PASSWORD=file-secret-1717\n');
+    const result = await forgevm(['run', '--workflow', 'workflows/secrets.yml', '--secret', 'DEPLOY_TOKEN', '--secret-file', file], {
+      cwd: repo.dir,
+      stateRoot,
+      env: { DEPLOY_TOKEN: 'env-secret-4242' },
+    });
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout).toContain('token=*** password=***');
+    expect(result.all).not.toContain('env-secret-4242');
+    expect(result.all).not.toContain('file-secret-1717');
+    await expectNothingLeft();
+  });
+
+  it('refuses a secret value on the command line, or a --secret with no such variable, before booting', async () => {
+    const before = await logFiles();
+    const inline = await run('--workflow', 'workflows/secrets.yml', '--secret', 'DEPLOY_TOKEN=oops');
+    expect(inline.exitCode).toBe(1);
+    expect(inline.stderr).toContain('--secret DEPLOY_TOKEN: give only the name, and the value in the environment');
+    const missing = await run('--workflow', 'workflows/secrets.yml', '--secret', 'NOT_SET_ANYWHERE');
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('--secret NOT_SET_ANYWHERE: the environment has no variable NOT_SET_ANYWHERE');
+    expect(await logFiles()).toEqual(before);
   });
 });
 
