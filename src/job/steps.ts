@@ -629,20 +629,11 @@ class JobSteps {
 
   /** Reads back GITHUB_ENV, GITHUB_PATH, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY (and GITHUB_STATE) after a step. */
   async #applyFileCommands(files: StepFiles, state: Record<string, string> | undefined): Promise<Record<string, string>> {
-    const read = async (path: string): Promise<string> => {
-      try {
-        return (await this.#guest.readFile(path)).toString('utf8');
-      } catch {
-        return ''; // the script deleted it: nothing to apply
-      }
-    };
-    const [envText, outputText, pathText, summary, stateText] = await Promise.all([
-      read(files.env),
-      read(files.output),
-      read(files.path),
-      read(files.summary),
-      state ? read(files.state) : '',
-    ]);
+    // A file the script deleted has nothing to apply; a guest that cannot answer fails the step
+    // (losing GITHUB_STATE or GITHUB_ENV silently would break later steps in confusing ways).
+    const toRead = [files.env, files.output, files.path, files.summary, ...(state ? [files.state] : [])];
+    const contents = await this.#readFiles(toRead);
+    const [envText = '', outputText = '', pathText = '', summary = '', stateText = ''] = contents.map((c) => c?.toString('utf8') ?? '');
     const envPairs = parseKeyValueFile(envText, 'GITHUB_ENV');
     for (const [name] of envPairs) {
       if (!isValidEnvName(name)) {
@@ -907,6 +898,13 @@ class JobSteps {
   }
 
   // ---- guest helpers ------------------------------------------------------------------------
+
+  /** One batch read where the guest supports it (one round trip), else file by file. */
+  async #readFiles(paths: string[]): Promise<Array<Buffer | undefined>> {
+    const guest = this.#guest;
+    if (guest.readFiles) return guest.readFiles(paths);
+    return Promise.all(paths.map((path) => guest.readFile(path).catch(() => undefined)));
+  }
 
   /** One batch write where the guest supports it (fewer guest processes), else file by file. */
   async #writeFiles(files: GuestFile[]): Promise<void> {

@@ -22,6 +22,9 @@ const WRAPPER = `. "$1" && echo $$ > "$2" && cd "$3" && shift 3 && forgevm_exec 
 // to EOF, so the command starts with stdin at EOF. Values are single-quoted by envFile().
 const STDIN_ENV_WRAPPER = `eval "$(cat)" && echo $$ > "$1" && cd "$2" && shift 2 && forgevm_exec "$@"`;
 
+// Each argument: `-` when it is not a file, else its size, a line break and its bytes.
+const READ_FILES = `for f do if [ -f "$f" ]; then n=$(wc -c < "$f") && echo "$n" && cat "$f" || exit 1; else echo -; fi; done`;
+
 const CANCEL_TERM_AFTER_MS = 7_500;
 const CANCEL_KILL_AFTER_MS = 2_500;
 
@@ -96,8 +99,40 @@ export class SshGuest implements Guest {
       onStdout: (chunk) => chunks.push(chunk),
       onStderr: (chunk) => errors.push(chunk),
     });
-    if (result.code !== 0) throw new Error(`could not read ${path} in the guest: ${Buffer.concat(errors).toString().trim()}`);
+    if (result.code !== 0) throw new Error(`could not read ${path} in the guest (exit ${result.code ?? result.signal}): ${Buffer.concat(errors).toString().trim()}`);
     return Buffer.concat(chunks);
+  }
+
+  /** Every file framed as `<size>\n<bytes>`, or `-\n` when missing: one command for all. */
+  async readFiles(paths: string[]): Promise<Array<Buffer | undefined>> {
+    if (paths.length === 0) return [];
+    const chunks: Buffer[] = [];
+    const errors: Buffer[] = [];
+    const result = await this.#run(shellJoin(['sh', '-c', READ_FILES, 'forgevm-read', ...paths]), {
+      onStdout: (chunk) => chunks.push(chunk),
+      onStderr: (chunk) => errors.push(chunk),
+    });
+    const failed = (why: string) =>
+      new Error(`could not read ${paths.join(', ')} in the guest (${why}): ${Buffer.concat(errors).toString().trim().slice(-300)}`);
+    if (result.code !== 0) throw failed(`exit ${result.code ?? result.signal}`);
+    const out = Buffer.concat(chunks);
+    const files: Array<Buffer | undefined> = [];
+    let at = 0;
+    for (let i = 0; i < paths.length; i++) {
+      const nl = out.indexOf(0x0a, at);
+      if (nl < 0) throw failed('the answer ended early');
+      const head = out.toString('latin1', at, nl).trim();
+      at = nl + 1;
+      if (head === '-') {
+        files.push(undefined);
+        continue;
+      }
+      const size = Number(head);
+      if (!Number.isInteger(size) || size < 0 || at + size > out.length) throw failed('a garbled answer');
+      files.push(out.subarray(at, at + size));
+      at += size;
+    }
+    return files;
   }
 
   async extractTar(tar: Readable, remoteDir: string, options: ExtractTarOptions = {}): Promise<void> {

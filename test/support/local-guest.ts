@@ -88,6 +88,13 @@ export class LocalGuest implements Guest {
     if (mode !== undefined) await chmod(path, mode);
   }
 
+  async readFiles(paths: string[]): Promise<Array<Buffer | undefined>> {
+    return Promise.all(paths.map((path) => readFile(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    })));
+  }
+
   async readFile(path: string): Promise<Buffer> {
     return readFile(path);
   }
