@@ -3,8 +3,10 @@
  * are retried with backoff and all get their check runs once GitHub is back, none twice; a
  * SIGTERM while a call hangs exits within seconds, leaves the delivery pending and the job
  * running in a VM to the next start, which finishes both.
+ * A job that finishes while GitHub is down keeps its report in the store across a stop, and the
+ * next start sends it.
  *
- * Jobs are skipped by `if:` (cheap) except the one that must be running in a real VM at SIGTERM.
+ * Jobs are skipped by `if:` (cheap) except those that must be running in a real VM.
  */
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -39,6 +41,19 @@ jobs:
       - run: |
           echo "soaking"
           sleep 900
+`;
+
+/** Fails after long enough for the test to take GitHub down while it runs. */
+const DOOMED = `name: Doomed
+on: push
+jobs:
+  doomed:
+    runs-on: tiny
+    steps:
+      - run: |
+          echo "outage-report-marker: about to fail"
+          sleep 20
+          exit 3
 `;
 
 let h: VmHarness;
@@ -97,10 +112,10 @@ function deliveries(): Array<{ id: string; status: string; failures: number; las
   }
 }
 
-function jobs(): Array<{ display_name: string; status: string; conclusion: string | null }> {
+function jobs(): Array<{ display_name: string; status: string; conclusion: string | null; pending_report: string | null }> {
   const db = new Database(join(h.stateRoot, 'forgevm.db'), { readonly: true });
   try {
-    return db.prepare('SELECT display_name, status, conclusion FROM jobs ORDER BY id').all() as never;
+    return db.prepare('SELECT display_name, status, conclusion, pending_report FROM jobs ORDER BY id').all() as never;
   } finally {
     db.close();
   }
@@ -200,6 +215,39 @@ describe('forgevm serve while GitHub is down', () => {
     expect(deliveries().find((d) => d.id === 'sigterm-late')).toMatchObject({ status: 'done' });
     expect(deliveries().map((d) => d.id)).not.toContain('ancient');
     expect(second.output()).toContain('pruned deliveries older than 30 days: 1 deleted, 0 kept without their payload');
+    expect(github.validationErrors).toEqual([]);
+
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('keeps the report of a job that finished while GitHub was down across a stop, and sends it once after the restart', { timeout: 400_000 }, async () => {
+    const repo = 'Codertocat/outage-report';
+    const sha = github.repos.commit(repo, 'master', { '.forgevm/workflows/doomed.yml': DOOMED }, 'doomed job');
+    const first = await serve();
+    expect((await postGithubDelivery(first.url, SECRET, 'push', 'report-outbox', pushPayload(repo, sha))).status).toBe(202);
+    const run = await waitFor('the job in progress', () => github.runsFor(repo).find((r) => r.status === 'in_progress'), 300_000).catch(withServeOutput(first));
+
+    await github.goDown('refuse');
+    await waitFor('the job to finish', () => jobs().find((j) => j.display_name === 'doomed')?.status === 'completed', 120_000).catch(withServeOutput(first));
+    await waitFor('a report attempt refused', () => /cannot report job \d+ \(Codertocat\/outage-report doomed\) as failure yet: .*ECONNREFUSED/.test(first.output()), 30_000).catch(withServeOutput(first));
+    first.child.kill('SIGTERM');
+    expect(await first.exited, first.output()).toBe(0);
+
+    // Stopped with GitHub still down: the check is still in progress there, the report is on disk.
+    expect(github.runsFor(repo).map((r) => r.status)).toEqual(['in_progress']);
+    const stored = jobs().find((j) => j.display_name === 'doomed')!;
+    expect(stored).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(JSON.parse(stored.pending_report ?? 'null')).toMatchObject({ conclusion: 'failure', output: { text: expect.stringContaining('outage-report-marker') } });
+
+    await github.comeBack();
+    const second = await serve();
+    const concluded = await waitFor('the stored report sent', () => github.completedRun(run.id), 60_000).catch(withServeOutput(second));
+    expect(concluded.conclusion).toBe('failure');
+    expect(concluded.output.text).toContain('outage-report-marker: about to fail');
+    expect(github.runsFor(repo)).toHaveLength(1);
+    await waitFor('the stored report cleared', () => jobs().find((j) => j.display_name === 'doomed')?.pending_report === null, 10_000).catch(withServeOutput(second));
+    expect(second.output()).toContain('sending 1 final job reports the forge did not confirm before the last stop');
     expect(github.validationErrors).toEqual([]);
 
     second.child.kill('SIGTERM');

@@ -916,44 +916,70 @@ export class Worker {
         this.#log.warn(`cannot read annotations from ${result.logPath}: ${messageOf(error)}`);
       }
     }
-    const output = buildCheckOutput(result, skippedReason ? { skippedReason } : {});
+    // The report goes to the store with the completion (an outbox): a forge that is down, or a
+    // stop before it gets through, leaves it there for the next start instead of losing it.
+    const completedAt = new Date().toISOString();
+    const completion: Completion = {
+      conclusion: result.conclusion,
+      output: buildCheckOutput(result, skippedReason ? { skippedReason } : {}),
+      ...(annotations.length > 0 ? { annotations } : {}),
+      completedAt,
+    };
     const updated = await store.updateJob(job.id, {
       status: 'completed',
       conclusion: result.conclusion,
       result,
       error: result.error ?? null,
-      completedAt: new Date().toISOString(),
+      completedAt,
+      pendingReport: completion,
     });
     this.#jobState(run, updated, 'completed', { conclusion: result.conclusion, error: result.error ?? null });
-    await this.#reportPersistently(`job ${job.id} (${run.repo} ${job.displayName}) as ${result.conclusion}`, async () => {
-      let current = (await store.getJob(job.id)) ?? updated;
+    await this.#sendFinalReport(access, run, updated);
+  }
+
+  /**
+   * Sends a completed job's stored final report (Job.pendingReport) and clears it once the forge
+   * has it, or has refused it for good; a stop leaves it stored for the next start.
+   */
+  async #sendFinalReport(access: ForgeAccess, run: Run, job: Job): Promise<void> {
+    const { store } = this.#opts;
+    const completion = job.pendingReport;
+    if (!completion) return;
+    const sent = await this.#reportPersistently(`job ${job.id} (${run.repo} ${job.displayName}) as ${completion.conclusion}`, async () => {
+      let current = (await store.getJob(job.id)) ?? job;
       if (current.checkRunId === null && current.statusContext === null) current = await this.#queue(access, run, current);
-      await access.reporter.completed(this.#handle(run, current), { conclusion: result.conclusion, output, annotations });
+      await access.reporter.completed(this.#handle(run, current), completion);
     });
+    if (sent !== 'interrupted') await store.updateJob(job.id, { pendingReport: null });
   }
 
   /**
    * Sends a final report, retrying while the forge is down (with the delivery backoff) until it
-   * is through, the give-up limit passes, or forgevm stops. Returns whether it got through.
+   * is through (`sent`), the forge refuses it or the give-up limit passes (`refused`), or forgevm
+   * stops (`interrupted`).
    */
-  async #reportPersistently(what: string, send: () => Promise<void>): Promise<boolean> {
+  async #reportPersistently(what: string, send: () => Promise<void>): Promise<'sent' | 'refused' | 'interrupted'> {
     const policy = this.#opts.retryPolicy ?? DEFAULT_RETRY_POLICY;
     const since = Date.now();
     for (let failures = 1; ; failures++) {
       try {
         await send();
-        return true;
+        return 'sent';
       } catch (error) {
         const failure = classifyFailure(error);
-        const decision = failure.kind === 'transient' && !this.#stopping.signal.aborted ? nextRetry(policy, { failures, failingSinceMs: since, ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}) }) : undefined;
+        if (failure.kind === 'transient' && this.#stopping.signal.aborted) {
+          this.#log.warn(`cannot report ${what} yet: ${failure.reason}; forgevm is stopping, the next start sends it`);
+          return 'interrupted';
+        }
+        const decision = failure.kind === 'transient' ? nextRetry(policy, { failures, failingSinceMs: since, ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}) }) : undefined;
         if (!decision?.retry) {
           this.#log.error(`cannot report ${what}: ${failure.reason}`);
-          return false;
+          return 'refused';
         }
         this.#log.warn(`cannot report ${what} yet: ${failure.reason}; trying again in ${formatDuration(decision.delayMs)}`);
         if (!(await this.#sleepUnlessStopping(decision.delayMs))) {
-          this.#log.error(`cannot report ${what}: forgevm stopped while the forge was unreachable (${failure.reason})`);
-          return false;
+          this.#log.warn(`cannot report ${what} yet: forgevm is stopping while the forge is unreachable (${failure.reason}); the next start sends it`);
+          return 'interrupted';
         }
       }
     }
@@ -1052,19 +1078,28 @@ export class Worker {
   // Restart recovery
 
   /**
-   * After a crash or a stop: jobs that were running are concluded `failure` ("runner restarted")
-   * and their VMs reaped; the deliveries of runs with queued jobs go back to pending, and the
+   * After a crash or a stop: final reports the forge never confirmed are sent again; jobs that
+   * were running are concluded `failure` ("runner restarted") and their VMs reaped; the deliveries of runs with queued jobs go back to pending, and the
    * delivery loop resumes them (retrying while the forge is down, like any delivery).
    */
   async recoverAfterRestart(): Promise<void> {
     const { store } = this.#opts;
     await store.requeueStaleProcessing();
+    // Listed before the interrupted jobs below are concluded, which stores reports of their own.
+    const unreported = await store.listJobsWithPendingReports();
     const interrupted = await store.recoverAfterRestart();
     if (interrupted.length > 0 || (await store.listVms()).length > 0) await this.#opts.reapVms();
     for (const { job } of interrupted) {
       await store.removeVm(job.id);
       const run = await store.getRun(job.runId);
       if (run) this.#track(this.#concludeInterrupted(run, job));
+    }
+    if (unreported.length > 0) this.#log.info(`sending ${unreported.length} final job reports the forge did not confirm before the last stop`);
+    for (const job of unreported) {
+      const run = await store.getRun(job.runId);
+      const access = run ? this.#opts.forges[run.forge] : undefined;
+      if (run && access) this.#track(this.#sendFinalReport(access, run, job));
+      else this.#log.warn(`cannot send the final report of job ${job.id}: its ${run ? `forge (${run.forge}) is not configured` : 'run is gone'}; it stays stored`);
     }
 
     const deliveries = new Set<string>();
@@ -1082,11 +1117,10 @@ export class Worker {
   }
 
   /**
-   * A job the previous process left running: reported `failure` first and stored as completed
-   * only once the forge has it, so a forge that is down now gets the report after the next start.
+   * A job the previous process left running: concluded `failure` ("runner restarted") like any
+   * job, its report going through the outbox, so a forge that is down now still gets it.
    */
   async #concludeInterrupted(run: Run, job: Job): Promise<void> {
-    const { store } = this.#opts;
     const access = this.#opts.forges[run.forge];
     const result: JobResult = {
       conclusion: 'failure',
@@ -1097,14 +1131,9 @@ export class Worker {
       durationMs: job.startedAt ? Date.now() - Date.parse(job.startedAt) : 0,
       error: RUNNER_RESTARTED,
     };
-    if (access) {
-      const reported = await this.#reportPersistently(`interrupted job ${job.id} (${run.repo} ${job.displayName}) as failure`, async () => {
-        const current = job.checkRunId === null && job.statusContext === null ? await this.#queue(access, run, job) : job;
-        await access.reporter.completed(this.#handle(run, current), { conclusion: 'failure', output: buildCheckOutput(result) });
-      });
-      if (!reported) return; // still in progress in the store: the next start tries again
-    }
-    await store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
+    if (access) return this.#complete(access, run, job, result);
+    // Its forge is no longer configured: nobody to report to.
+    await this.#opts.store.updateJob(job.id, { status: 'completed', conclusion: 'failure', result, error: RUNNER_RESTARTED, completedAt: new Date().toISOString() });
     this.#jobState(run, job, 'completed', { conclusion: 'failure', error: RUNNER_RESTARTED });
   }
 }

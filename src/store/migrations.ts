@@ -111,4 +111,12 @@ export const migrations: Migration[] = [
       CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
     `,
   },
+  {
+    version: 3,
+    description: 'report outbox: the final report of a completed job until the forge has it',
+    sql: `
+      ALTER TABLE jobs ADD COLUMN pending_report TEXT;
+      CREATE INDEX jobs_pending_report ON jobs (id) WHERE pending_report IS NOT NULL;
+    `,
+  },
 ];

@@ -120,6 +120,7 @@ function toJob(r: Row): Job {
     spec: parseJson(r.spec),
     result: parseJson(r.result) as Job['result'],
     error: (r.error as string | null) ?? null,
+    pendingReport: parseJson(r.pending_report) as Job['pendingReport'],
     createdAt: r.created_at as string,
     startedAt: (r.started_at as string | null) ?? null,
     completedAt: (r.completed_at as string | null) ?? null,
@@ -141,6 +142,7 @@ const jobColumns: Record<keyof JobPatch, { column: string; json?: boolean }> = {
   spec: { column: 'spec', json: true },
   result: { column: 'result', json: true },
   error: { column: 'error' },
+  pendingReport: { column: 'pending_report', json: true },
   startedAt: { column: 'started_at' },
   completedAt: { column: 'completed_at' },
 };
@@ -499,6 +501,10 @@ export class SqliteStore implements Store {
 
   async listJobsByStatus(status: JobStatus, limit?: number): Promise<Job[]> {
     return (this.#db.prepare('SELECT * FROM jobs WHERE status = ? ORDER BY id LIMIT ?').all(status, limit ?? -1) as Row[]).map(toJob);
+  }
+
+  async listJobsWithPendingReports(): Promise<Job[]> {
+    return (this.#db.prepare('SELECT * FROM jobs WHERE pending_report IS NOT NULL ORDER BY id').all() as Row[]).map(toJob);
   }
 
   /** Builds `col = ?` assignments for the fields present in the patch. */

@@ -5,6 +5,7 @@
  */
 import type { Forge, ForgeEvent } from '../forge/event-types.ts';
 import type { JobConclusion, JobResult } from '../job/result.ts';
+import type { Completion } from '../report/reporter.ts';
 
 export type { Forge, ForgeEvent };
 
@@ -168,6 +169,11 @@ export interface Job {
   result: JobResult | null;
   /** One-line error when the job failed outside any step. */
   error: string | null;
+  /**
+   * The final report of a completed job that the forge has not confirmed yet (the forge was down,
+   * or forgevm stopped while sending it); null once it got through. The next start sends it.
+   */
+  pendingReport: Completion | null;
   createdAt: string;
   startedAt: string | null;
   completedAt: string | null;
@@ -184,6 +190,7 @@ export interface JobPatch {
   spec?: unknown;
   result?: JobResult | null;
   error?: string | null;
+  pendingReport?: Completion | null;
   startedAt?: string | null;
   completedAt?: string | null;
 }
@@ -268,6 +275,8 @@ export interface Store {
   listJobsByRun(runId: number): Promise<Job[]>;
   /** Oldest first. */
   listJobsByStatus(status: JobStatus, limit?: number): Promise<Job[]>;
+  /** Completed jobs whose final report the forge has not confirmed (Job.pendingReport), oldest first. */
+  listJobsWithPendingReports(): Promise<Job[]>;
   updateJob(id: number, patch: JobPatch): Promise<Job>;
   /**
    * Compare-and-set: applies the patch only if the job's status is still `from`.

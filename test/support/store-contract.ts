@@ -304,6 +304,31 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await expect(store.updateJob(99999, { status: 'completed' })).rejects.toThrow(/no job 99999/);
       });
 
+      it('keeps a completed job\'s unconfirmed final report across a reopen, until it is cleared', async () => {
+        const run = await store.createRun(newRun);
+        const [sent, unsent, other] = await store.createJobs(run.id, [
+          { instanceKey: 'sent', displayName: 'sent', label: 'x' },
+          { instanceKey: 'unsent', displayName: 'unsent', label: 'x' },
+          { instanceKey: 'other', displayName: 'other', label: 'x' },
+        ]);
+        expect(unsent!.pendingReport).toBeNull();
+        const report = {
+          conclusion: 'failure' as const,
+          output: { title: 'Failed: make', summary: 'exit 2', text: 'make: *** [all] Error 2' },
+          annotations: [{ path: '.forgevm/workflows/ci.yml', start_line: 1, end_line: 1, annotation_level: 'failure' as const, message: 'make failed' }],
+          completedAt: '2026-01-01T00:00:05.000Z',
+        };
+        await store.updateJob(sent!.id, { status: 'completed', conclusion: 'failure', pendingReport: report });
+        await store.updateJob(unsent!.id, { status: 'completed', conclusion: 'failure', pendingReport: report });
+        await store.updateJob(other!.id, { status: 'completed', conclusion: 'success' });
+        await store.updateJob(sent!.id, { pendingReport: null });
+        let s = store;
+        if (factory.reopen) s = store = await factory.reopen(store);
+        const pending = await s.listJobsWithPendingReports();
+        expect(pending.map((j) => [j.id, j.pendingReport])).toEqual([[unsent!.id, report]]);
+        expect((await s.getJob(sent!.id))?.pendingReport).toBeNull();
+      });
+
       it('returns in-progress jobs with their VMs after a restart, leaving queued ones', async () => {
         const run = await store.createRun(newRun);
         const [a, b, c] = await store.createJobs(run.id, [
