@@ -52,11 +52,12 @@ describe('forgevm serve configuration', () => {
     expect(Object.keys(config.images)).toContain('tiny');
   });
 
-  it('reads the delivery settings: concurrency, retry backoff, retention and the intake byte bound', () => {
+  it('reads the delivery settings: concurrency, retry backoff, redelivery, retention and the intake byte bound', () => {
     const config = loadConfig({ env: {}, cwd: dir });
     expect(config).toMatchObject({
       concurrency: { deliveries: 4 },
       deliveryRetry: { baseSeconds: 10, maxSeconds: 300, giveUpHours: 24 },
+      redelivery: { everyMinutes: 10, maxPerDelivery: 3 },
       deliveryRetentionDays: 30,
       webhookBytesInFlight: 64 * 1024 * 1024,
     });
@@ -66,6 +67,10 @@ describe('forgevm serve configuration', () => {
       deliveryRetry: { baseSeconds: 0.5, maxSeconds: 2, giveUpHours: 1 },
       deliveryRetentionDays: 0,
     });
+    expect(loadConfig({ file: yamlFile('redelivery.yml', 'redelivery:\n  everyMinutes: 0\n'), env: {}, cwd: dir }).redelivery).toEqual({ everyMinutes: 0, maxPerDelivery: 3 });
+    expect(() => loadConfig({ file: yamlFile('bad-redelivery.yml', 'redelivery:\n  maxPerDelivery: 0\n'), env: {}, cwd: dir })).toThrow(
+      'redelivery.maxPerDelivery: must be a whole number ≥ 1 (give redelivery.everyMinutes (0 turns it off) and redelivery.maxPerDelivery as numbers, e.g. 10 and 3)',
+    );
     expect(problems({ FORGEVM_WEBHOOK_BYTES_IN_FLIGHT: '1000' })).toEqual([
       'config: FORGEVM_WEBHOOK_BYTES_IN_FLIGHT: must be at least 26214400 (one 25 MiB delivery) (set webhookBytesInFlight (or FORGEVM_WEBHOOK_BYTES_IN_FLIGHT) to bytes, e.g. 67108864 for 64 MiB)',
     ]);

@@ -4,7 +4,8 @@
  * SIGTERM while a call hangs exits within seconds, leaves the delivery pending and the job
  * running in a VM to the next start, which finishes both.
  * A job that finishes while GitHub is down keeps its report in the store across a stop, and the
- * next start sends it.
+ * next start sends it. A push GitHub sent while forgevm was stopped runs after the next start,
+ * which asks GitHub to redeliver it.
  *
  * Jobs are skipped by `if:` (cheap) except those that must be running in a real VM.
  */
@@ -252,5 +253,27 @@ describe('forgevm serve while GitHub is down', () => {
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+
+  it('runs a push that GitHub sent while forgevm was stopped: the next start asks GitHub to redeliver it', { timeout: 120_000 }, async () => {
+    const repo = 'Codertocat/outage-missed';
+    const sha = github.repos.commit(repo, 'master', { '.forgevm/workflows/ci.yml': CHEAP }, 'pushed while forgevm was stopped');
+    const port = await freePort();
+    github.webhookTarget = { url: `http://127.0.0.1:${port}/webhooks/github`, secret: SECRET };
+    expect((await github.deliver('push', pushPayload(repo, sha), 'sent-while-stopped')).status).toBe('failed to connect to host');
+
+    const server = await startServeProcess(env, port);
+    processes.push(server);
+    await waitFor('a concluded check run for the missed push', () => github.runsFor(repo).find((r) => r.head_sha === sha && r.status === 'completed'), 60_000).catch(withServeOutput(server));
+    expect(github.attemptsOf('sent-while-stopped').map((a) => [a.redelivery, a.status_code])).toEqual([
+      [false, 0],
+      [true, 202],
+    ]);
+    expect(github.runsFor(repo).map((r) => [r.name, r.conclusion])).toEqual([['CI / build', 'skipped']]);
+    expect(server.output()).toMatch(/GitHub delivery sent-while-stopped \(push, [^)]*\) never reached forgevm \(last answer: \\"failed to connect to host\\", 0\); asked GitHub to redeliver it/);
+    expect(github.validationErrors).toEqual([]);
+
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
   });
 });

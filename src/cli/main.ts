@@ -172,20 +172,22 @@ program
       const { startWorker } = await import('../scheduler/start-worker.ts');
       const { startLogRetention } = await import('../log/log-retention.ts');
       const { startDeliveryRetention } = await import('../store/delivery-retention.ts');
+      const { startMissedDeliveries } = await import('../forge/missed-deliveries.ts');
       const { stateDir } = await import('../vm/state-dir.ts');
       const engine = await cliEngine(cliConfig(globals()));
       await serveCommand({
         config: globals().config,
         startWorker: async (context) => {
           const worker = await startWorker({ ...context, engine });
-          const retention = [
+          const background = [
             startLogRetention({ dir: stateDir(context.config.stateDir).logs, days: context.config.logRetentionDays, log: context.logger }),
             startDeliveryRetention({ store: context.store, days: context.config.deliveryRetentionDays, log: context.logger }),
+            ...(context.config.github ? [startMissedDeliveries(context)] : []),
           ];
           return {
             wake: () => worker.notify(),
             stop: () => {
-              for (const r of retention) r.stop();
+              for (const b of background) b.stop();
               return worker.stop();
             },
           };

@@ -46,6 +46,8 @@ export interface Config {
   concurrency: { maxJobs: number; perLabel: Record<string, number>; deliveries: number };
   /** Backoff for deliveries that failed for a passing reason, and when to give up. */
   deliveryRetry: { baseSeconds: number; maxSeconds: number; giveUpHours: number };
+  /** `serve` asks GitHub to redeliver webhooks it could not deliver (0 minutes: never). */
+  redelivery: { everyMinutes: number; maxPerDelivery: number };
   /** `serve` prunes finished deliveries older than this many days; 0 keeps them forever. */
   deliveryRetentionDays: number;
   /** Bytes of webhook bodies read at once, over all requests; beyond it the intake answers 503. */
@@ -127,6 +129,7 @@ const hints: Record<string, string> = {
   'concurrency.perLabel': 'give each label a whole number ≥ 1',
   'concurrency.deliveries': 'set concurrency.deliveries (or FORGEVM_DELIVERY_CONCURRENCY) to how many deliveries may be planned at once, e.g. 4',
   deliveryRetry: 'give deliveryRetry.baseSeconds, maxSeconds and giveUpHours as numbers, e.g. 10, 300 and 24',
+  redelivery: 'give redelivery.everyMinutes (0 turns it off) and redelivery.maxPerDelivery as numbers, e.g. 10 and 3',
   deliveryRetentionDays: 'set deliveryRetentionDays (or FORGEVM_DELIVERY_RETENTION_DAYS) to whole days, e.g. 30, or 0 to keep deliveries forever',
   webhookBytesInFlight: 'set webhookBytesInFlight (or FORGEVM_WEBHOOK_BYTES_IN_FLIGHT) to bytes, e.g. 67108864 for 64 MiB',
   workflowDirs: 'list folders relative to the repository root, e.g. [.forgevm/workflows]',
@@ -313,6 +316,7 @@ export function loadConfig(options: LoadConfigOptions): Config {
     logCapBytes: c.logCapBytes,
     logRetentionDays: c.logRetentionDays,
     deliveryRetry: c.deliveryRetry,
+    redelivery: c.redelivery,
     deliveryRetentionDays: c.deliveryRetentionDays,
     webhookBytesInFlight: c.webhookBytesInFlight,
     store: { synchronous: c.store.synchronous === 'normal' ? 'NORMAL' : 'FULL' },

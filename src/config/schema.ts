@@ -82,6 +82,17 @@ export const fileSchema = z
       })
       .strict()
       .default({ baseSeconds: 10, maxSeconds: 300, giveUpHours: 24 }),
+    /**
+     * GitHub does not redeliver a webhook that failed: `serve` asks it to, at start and every
+     * `everyMinutes` (0: never), at most `maxPerDelivery` times for one event.
+     */
+    redelivery: z
+      .object({
+        everyMinutes: z.number({ error: required('a number') }).min(0, 'must be 0 (never) or more').default(10),
+        maxPerDelivery: positiveInt().max(20, 'must be at most 20').default(3),
+      })
+      .strict()
+      .default({ everyMinutes: 10, maxPerDelivery: 3 }),
     /** Finished deliveries older than this are pruned by `serve`; 0 keeps them forever. */
     deliveryRetentionDays: z
       .number({ error: required('a number') })

@@ -1,7 +1,9 @@
 /**
  * A fake GitHub for tests (Hono on loopback): installation tokens for an RS256 app JWT,
  * repository contents, compare, PR files, collaborator permission, git over smart HTTP, and
- * check runs (create / update / get / list for a ref). Every JSON body our client sends is
+ * check runs (create / update / get / list for a ref), and the app's webhook: `deliver()` sends
+ * a signed event to `webhookTarget` and records the attempt as GitHub does, listed by
+ * `GET /app/hook/deliveries` and redelivered by `POST …/attempts`. Every JSON body our client sends is
  * validated against GitHub's OpenAPI description; a mismatch answers 422 and is recorded in
  * `validationErrors`, which tests assert stays empty.
  */
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { basicAuthPassword, gitHttpBackend, GitRepos } from './git-http.ts';
+import { githubHeaders } from './webhooks.ts';
 import { githubOpenApi } from './github-openapi.ts';
 import { listen, type Listening } from './listen.ts';
 
@@ -30,6 +33,22 @@ export interface FakeCheckRun {
   actions: Record<string, unknown>[];
   /** Every body sent for this run, in order (create first). */
   history: Record<string, unknown>[];
+}
+
+/** One attempt at delivering a webhook, as GitHub lists it (the `hook-delivery-item` schema). */
+export interface FakeHookDelivery {
+  id: number;
+  guid: string;
+  delivered_at: string;
+  redelivery: boolean;
+  duration: number;
+  status: string;
+  status_code: number;
+  event: string;
+  action: string | null;
+  installation_id: number | null;
+  repository_id: number | null;
+  throttled_at: string | null;
 }
 
 export interface RecordedRequest {
@@ -85,6 +104,12 @@ export class FakeGithub {
   readonly pulls = new Map<string, { base: string; head: string }>();
   readonly permissions = new Map<string, string>();
   tokenTtlMs: number;
+  /** Where `deliver()` sends the app's webhooks. */
+  webhookTarget?: { url: string; secret: string };
+  /** Every delivery attempt, oldest first. */
+  readonly hookDeliveries: FakeHookDelivery[] = [];
+  #hookPayloads = new Map<string, { event: string; body: string }>();
+  #nextHookDeliveryId = 90_000;
   #tokens = new Map<string, { installationId: number; expiresAt: number }>();
   #failures: InjectedFailure[] = [];
   #nextCheckRunId = 1000;
@@ -159,6 +184,53 @@ export class FakeGithub {
 
   setPermission(fullName: string, user: string, permission: 'admin' | 'write' | 'read' | 'none'): void {
     this.permissions.set(`${fullName}:${user}`, permission);
+  }
+
+  /**
+   * Sends the event to `webhookTarget` as GitHub does (signed, 10 s timeout) and records the
+   * attempt; `recordAs` records another outcome than the real one (GitHub timing out after the
+   * server stored it). `delivered_at` can be set for old deliveries.
+   */
+  async deliver(
+    event: string,
+    payload: Record<string, unknown>,
+    guid: string,
+    options: { redelivery?: boolean; recordAs?: { status: string; status_code: number }; deliveredAt?: string } = {},
+  ): Promise<FakeHookDelivery> {
+    const body = JSON.stringify(payload);
+    this.#hookPayloads.set(guid, { event, body });
+    const started = performance.now();
+    let outcome: { status: string; status_code: number };
+    if (!this.webhookTarget) throw new Error('FakeGithub: set webhookTarget before deliver()');
+    try {
+      const response = await fetch(this.webhookTarget.url, { method: 'POST', headers: githubHeaders(this.webhookTarget.secret, event, guid, body), body, signal: AbortSignal.timeout(10_000) });
+      await response.arrayBuffer();
+      outcome = response.ok ? { status: 'OK', status_code: response.status } : { status: `Invalid HTTP Response: ${response.status}`, status_code: response.status };
+    } catch (error) {
+      outcome = (error as Error).name === 'TimeoutError' ? { status: 'timed out', status_code: 0 } : { status: 'failed to connect to host', status_code: 0 };
+    }
+    const installation = payload.installation as { id?: number } | undefined;
+    const repository = payload.repository as { id?: number } | undefined;
+    const attempt: FakeHookDelivery = {
+      id: this.#nextHookDeliveryId++,
+      guid,
+      delivered_at: (options.deliveredAt ? new Date(options.deliveredAt) : new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      redelivery: options.redelivery ?? false,
+      duration: Math.round(performance.now() - started) / 1000,
+      ...(options.recordAs ?? outcome),
+      event,
+      action: typeof payload.action === 'string' ? payload.action : null,
+      installation_id: installation?.id ?? null,
+      repository_id: repository?.id ?? null,
+      throttled_at: null,
+    };
+    this.hookDeliveries.push(attempt);
+    return attempt;
+  }
+
+  /** The attempts of one event, oldest first. */
+  attemptsOf(guid: string): FakeHookDelivery[] {
+    return this.hookDeliveries.filter((d) => d.guid === guid);
   }
 
   /** The next `times` requests matching method + path get this error response (after letting `after` of them through). */
@@ -283,6 +355,26 @@ export class FakeGithub {
       this.#tokens.set(token, { installationId, expiresAt });
       this.tokensIssued.push(installationId);
       return c.json({ token, expires_at: new Date(expiresAt).toISOString(), permissions: { checks: 'write', contents: 'read', pull_requests: 'read' }, repository_selection: 'all' }, 201);
+    });
+
+    // The app's webhook deliveries, newest first, paged by cursor (the id to continue below).
+    app.get('/app/hook/deliveries', (c) => {
+      const perPage = Math.min(Number(c.req.query('per_page') ?? 30), 100);
+      const cursor = c.req.query('cursor');
+      const all = [...this.hookDeliveries].sort((a, b) => b.id - a.id).filter((d) => cursor === undefined || d.id < Number(cursor));
+      const page = all.slice(0, perPage);
+      const last = page.at(-1);
+      if (last && all.length > perPage) c.header('link', `<${this.url}/app/hook/deliveries?per_page=${perPage}&cursor=${last.id}>; rel="next"`);
+      return c.json(page);
+    });
+
+    app.post('/app/hook/deliveries/:id/attempts', (c) => {
+      const attempt = this.hookDeliveries.find((d) => d.id === Number(c.req.param('id')));
+      const sent = attempt ? this.#hookPayloads.get(attempt.guid) : undefined;
+      if (!attempt || !sent) return c.json({ message: 'Not Found' }, 404);
+      // GitHub answers at once and delivers afterwards.
+      setTimeout(() => void this.deliver(sent.event, JSON.parse(sent.body) as Record<string, unknown>, attempt.guid, { redelivery: true }).catch(() => undefined), 50);
+      return c.json({}, 202);
     });
 
     app.get('/repos/:owner/:repo/contents/*', (c) => {

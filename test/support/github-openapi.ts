@@ -88,6 +88,18 @@ export class GithubOpenApi {
     const errors = (validate.errors ?? []).map((e) => `${key}: body${e.instancePath} ${e.message ?? 'is invalid'}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`);
     return { operation: op.template, errors };
   }
+
+  /** Validates a value (a fake's response) against `components.schemas[name]`. */
+  validateSchema(name: string, value: unknown): string[] {
+    const key = `schema ${name}`;
+    let validate = this.#compiled.get(key);
+    if (!validate) {
+      validate = this.#ajv.compile({ $ref: `github-components#/components/schemas/${name}` });
+      this.#compiled.set(key, validate);
+    }
+    if (validate(value)) return [];
+    return (validate.errors ?? []).map((e) => `${name}${e.instancePath} ${e.message ?? 'is invalid'}`);
+  }
 }
 
 let shared: GithubOpenApi | undefined;
