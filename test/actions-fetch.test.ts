@@ -169,6 +169,31 @@ describe('fetching an action anonymously from the actions host', () => {
     expect(host.requests.length).toBe(before);
   });
 
+  it('deletes trees no job took within the window, keeps those in use, and fetches a deleted one again', async () => {
+    const fetcher = new ActionFetcher({ cacheRoot: cacheRoot(), actionsUrl: host.url });
+    const old = await fetcher.fetch(remote('acme/greeter@v1'));
+    const recent = await fetcher.fetch(remote('acme/greeter@releases/v2'));
+    const longAgo = new Date(Date.now() - 40 * 86_400_000);
+    utimesSync(old.treeDir, longAgo, longAgo);
+    const cutoff = new Date(Date.now() - 30 * 86_400_000);
+    expect(await fetcher.prune(cutoff)).toEqual({ trees: 1, repositories: 0 });
+    expect(existsSync(old.treeDir)).toBe(false);
+    expect(existsSync(join(recent.treeDir, 'dist/index.js'))).toBe(true);
+    // A job taking the tree marks it: a prune right after keeps it.
+    const again = await fetcher.fetch(remote('acme/greeter@v1'));
+    expect(again.cached).toBe(false);
+    expect(readFileSync(join(again.treeDir, 'dist/index.js'), 'utf8')).toBe('console.log("hello")\n');
+    utimesSync(again.treeDir, longAgo, longAgo);
+    const taken = await fetcher.fetch(remote(`acme/greeter@${shas.v1}`));
+    expect(taken.cached).toBe(true);
+    expect(await fetcher.prune(cutoff)).toEqual({ trees: 0, repositories: 0 });
+    // A repository none of whose trees is used goes with its bare cache.
+    for (const action of [again, recent]) utimesSync(action.treeDir, longAgo, longAgo);
+    expect(await fetcher.prune(cutoff)).toEqual({ trees: 2, repositories: 1 });
+    expect(existsSync(join(again.treeDir, '..'))).toBe(false);
+    expect((await fetcher.fetch(remote('acme/greeter@v1'))).sha).toBe(shas.v1);
+  });
+
   it('follows a tag that moved to a new commit', async () => {
     const fetcher = new ActionFetcher({ cacheRoot: cacheRoot(), actionsUrl: host.url });
     const sha1 = host.repos.commit('acme/moving', 'main', { 'action.yml': JS_ACTION, 'dist/index.js': '1\n' });

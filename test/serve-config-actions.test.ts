@@ -7,11 +7,11 @@ import { ConfigError, loadConfig } from '../src/config/config.ts';
 const dir = mkdtempSync(join(tmpdir(), 'forgevm-config-actions-'));
 
 describe('the actions host setting', () => {
-  it('defaults to github.com, and takes the file or FORGEVM_ACTIONS_URL', () => {
-    expect(loadConfig({ env: {}, cwd: dir }).actions).toEqual({ url: 'https://github.com' });
+  it('defaults to github.com and 30 unused days, and takes the file or FORGEVM_ACTIONS_URL', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).actions).toEqual({ url: 'https://github.com', unusedDays: 30 });
     const file = join(dir, 'forgevm.yml');
-    writeFileSync(file, 'actions:\n  url: https://code.forgejo.org/\n');
-    expect(loadConfig({ file, env: {}, cwd: dir }).actions).toEqual({ url: 'https://code.forgejo.org' });
+    writeFileSync(file, 'actions:\n  url: https://code.forgejo.org/\n  unusedDays: 0\n');
+    expect(loadConfig({ file, env: {}, cwd: dir }).actions).toEqual({ url: 'https://code.forgejo.org', unusedDays: 0 });
     expect(loadConfig({ file, env: { FORGEVM_ACTIONS_URL: 'https://forgejo.example' }, cwd: dir }).actions.url).toBe('https://forgejo.example');
   });
 

@@ -10,13 +10,16 @@
  * same action then transfer only what changed); `git archive` writes the tree, with the same
  * `export-ignore` rules as the tarball GitHub's runner downloads.
  *
+ * Trees are marked when a job takes them (the folder's mtime), and `prune` deletes those no job
+ * took for `actions.unusedDays`; a repository left without trees goes with its bare cache.
+ *
  * Where from: `owner/repo@ref` goes to the actions host (config `actions.url`, default
  * https://github.com, like Forgejo's DEFAULT_ACTIONS_URL); a full-URL reference names its host.
  * The run's forge token goes along only when that host is the forge itself, as an
  * `http.extraHeader` in the environment: never in argv, URLs, the cache's config, or messages.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { withLock } from '../forge/fetch-source.ts';
@@ -109,8 +112,43 @@ export class ActionFetcher {
         await this.#unpack(remote, resolved.sha, repoDir, treeDir);
       }
       const actionDir = await actionFolder(ref, treeDir, resolved.sha);
+      const now = new Date();
+      await utimes(treeDir, now, now); // in use: prune() keeps it
       return { ref, sha: resolved.sha, repositoryUrl: source.repositoryUrl, treeDir, actionPath: ref.path, actionDir, cached };
     });
+  }
+
+  /**
+   * Deletes trees no job took since `olderThan`, each repository under its lock (a fetch of the
+   * same repository waits); a repository with no tree left loses its bare cache too.
+   */
+  async prune(olderThan: Date): Promise<{ trees: number; repositories: number }> {
+    const removed = { trees: 0, repositories: 0 };
+    for (const repoDir of await subfolders(this.cacheRoot, 3)) {
+      await withLock(repoDir, async () => {
+        // Read first: deleting trees below touches the folder. A new folder may be another
+        // process's fetch that has not unpacked yet; one with a temporary tree is unpacking.
+        const before = await stat(repoDir).catch(() => undefined);
+        let kept = 0;
+        let pruned = 0;
+        let unpacking = false;
+        for (const name of await readdir(repoDir).catch(() => [] as string[])) {
+          if (name.startsWith('.tmp-')) unpacking = true;
+          if (!FULL_SHA.test(name)) continue;
+          const info = await stat(join(repoDir, name)).catch(() => undefined);
+          if (info && info.mtimeMs < olderThan.getTime()) {
+            await rm(join(repoDir, name), { recursive: true, force: true });
+            pruned += 1;
+          } else kept += 1;
+        }
+        removed.trees += pruned;
+        if (kept === 0 && !unpacking && before && (pruned > 0 || before.mtimeMs < olderThan.getTime())) {
+          await rm(repoDir, { recursive: true, force: true });
+          removed.repositories += 1;
+        }
+      });
+    }
+    return removed;
   }
 
   async #resolve(ref: RemoteActionRef, remote: RemoteRepository): Promise<{ sha: string; refName?: string }> {
@@ -214,6 +252,16 @@ function hostFolder(serverUrl: string): string {
   const url = new URL(serverUrl);
   const name = `${url.host}${webRoot(url.pathname)}`.toLowerCase().replace(/[^a-z0-9.-]+/g, '_');
   return name.startsWith('.') ? `_${name}` : name;
+}
+
+/** Folders exactly `depth` levels below `root` (host/owner/repo for depth 3). */
+async function subfolders(root: string, depth: number): Promise<string[]> {
+  if (depth === 0) return [root];
+  const found: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (entry.isDirectory() && !entry.name.startsWith('.')) found.push(...(await subfolders(join(root, entry.name), depth - 1)));
+  }
+  return found;
 }
 
 /** Temporary trees of fetches that died (process killed) are removed once they are an hour old. */

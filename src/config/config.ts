@@ -68,7 +68,7 @@ export interface Config {
   /** Built-in images merged with the file's `images:` section. */
   images: ImageCatalog;
   /** Web root `uses: owner/repo@ref` is fetched from, without trailing slash (default https://github.com). */
-  actions: { url: string };
+  actions: { url: string; unusedDays: number };
 }
 
 export class ConfigError extends Error {
@@ -327,6 +327,6 @@ export function loadConfig(options: LoadConfigOptions): Config {
     cache: c.cache,
     artifacts: c.artifacts,
     images: images.catalog,
-    actions: { url: c.actions.url.replace(/\/+$/, '') },
+    actions: { url: c.actions.url.replace(/\/+$/, ''), unusedDays: c.actions.unusedDays },
   };
 }

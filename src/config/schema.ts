@@ -178,9 +178,13 @@ export const fileSchema = z
       .default({ retentionDays: DEFAULT_ARTIFACT_RETENTION_DAYS, maxBytes: DEFAULT_ARTIFACT_MAX_BYTES }),
     /** Where `uses: owner/repo@ref` is fetched from (Forgejo's DEFAULT_ACTIONS_URL); full-URL `uses:` name their own host. */
     actions: z
-      .object({ url: httpUrl.default('https://github.com') })
+      .object({
+        url: httpUrl.default('https://github.com'),
+        /** Fetched action trees no job used for this many days are deleted; 0 keeps them. */
+        unusedDays: z.number({ error: required('a number') }).int('must be a whole number').min(0, 'must be 0 (keep forever) or more').default(30),
+      })
       .strict()
-      .default({ url: 'https://github.com' }),
+      .default({ url: 'https://github.com', unusedDays: 30 }),
     /** Validated separately by the image catalog (src/config/catalog.ts). */
     images: z.record(z.string(), z.unknown(), { error: 'must be a mapping of label → image' }).default({}),
   })

@@ -67,12 +67,21 @@ export function engineExecutor(engine: Engine, config: Config, resources: JobRes
   };
 }
 
-/** Opens what jobs share; `close` ends it. Services are pruned at start and every 6 hours. */
+/** Opens what jobs share; `close` ends it. Services and fetched actions are pruned at start and every 6 hours. */
 export async function openJobResources(config: Config, log: Logger): Promise<JobResources & { close(): Promise<void> }> {
   const dirs = stateDir(config.stateDir);
   const fetcher = new ActionFetcher({ cacheRoot: dirs.actions, actionsUrl: config.actions.url });
   const services = await openConfiguredServices(config, log);
-  const prune = () => services.prune().catch((error: unknown) => log.warn(`pruning the cache and artifacts failed: ${(error as Error).message}`));
+  const pruneActions = async () => {
+    if (config.actions.unusedDays === 0) return;
+    const { trees, repositories } = await fetcher.prune(new Date(Date.now() - config.actions.unusedDays * 86_400_000));
+    if (trees + repositories > 0) log.info(`deleted ${trees} fetched action trees (and ${repositories} repository caches) no job used for ${config.actions.unusedDays} days`);
+  };
+  const prune = () =>
+    Promise.all([
+      services.prune().catch((error: unknown) => log.warn(`pruning the cache and artifacts failed: ${(error as Error).message}`)),
+      pruneActions().catch((error: unknown) => log.warn(`pruning fetched actions in ${dirs.actions} failed: ${(error as Error).message}`)),
+    ]);
   void prune();
   const timer = setInterval(prune, 6 * 3_600_000);
   timer.unref();
