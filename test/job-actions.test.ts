@@ -133,8 +133,9 @@ describe('JavaScript actions', () => {
     for (const name of ['a', 'b']) {
       jsAction(`octo/${name}@v1`, {
         pre: `console.log('> pre ${name}'); state('from_pre', '${name}-pre');`,
-        main: `console.log('> main ${name} sees ' + process.env.STATE_from_pre); state('from_main', '${name}-main'); out('x', '${name}');`,
-        post: `console.log('> post ${name} sees ' + process.env.STATE_from_pre + ' ' + process.env.STATE_from_main);`,
+        // Names as @actions/core users write them: a hyphen is fine, a space cannot be passed.
+        main: `console.log('> main ${name} sees ' + process.env.STATE_from_pre); state('from-main', '${name}-main'); state('has space', 'x'); out('x', '${name}');`,
+        post: `console.log('> post ${name} sees ' + process.env.STATE_from_pre + ' ' + process.env['STATE_from-main']);`,
       });
     }
     const { outcome, log } = await run([
@@ -144,6 +145,7 @@ describe('JavaScript actions', () => {
     ]);
     expect(outcome.conclusion, log).toBe('success');
     expect(said(log)).toEqual(['pre a', 'pre b', 'main a sees a-pre', 'run sees a', 'main b sees b-pre', 'post b sees b-pre b-main', 'post a sees a-pre a-main']);
+    expect(log).toContain('⚠ state "has space" saved by');
     expect(outcome.steps.map((s) => s.name)).toEqual([
       'Pre Run octo/a@v1',
       'Pre Run octo/b@v1',

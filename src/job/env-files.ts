@@ -16,8 +16,11 @@ export function isValidEnvName(name: string): boolean {
   return ENV_NAME.test(name);
 }
 
-/** Action inputs may also hold `-` and `.` (INPUT_NODE-VERSION): the guest passes them with `env`. */
-export function isValidInputEnvName(name: string): boolean {
+/**
+ * Action inputs and state names may also hold `-` and `.` (INPUT_NODE-VERSION, STATE_cache-key):
+ * the guest passes them with `env`.
+ */
+export function isValidActionEnvName(name: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name);
 }
 

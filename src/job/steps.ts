@@ -27,7 +27,7 @@ import type { GithubContext, JobInstance, NeedsEntry, StepDef } from '../workflo
 import { evaluateCondition, evaluateExpression, hashFilesCallsIn, interpolate, type ExpressionFunctions, type StatusFunctions } from '../workflow/expressions.ts';
 import { HashFiles } from './hash-files.ts';
 import type { JobConclusion, StepConclusion, StepResult } from './result.ts';
-import { FileCommandError, addPathEntries, composePath, isValidEnvName, isValidInputEnvName, parseKeyValueFile, parsePathFile } from './env-files.ts';
+import { FileCommandError, addPathEntries, composePath, isValidEnvName, isValidActionEnvName, parseKeyValueFile, parsePathFile } from './env-files.ts';
 import { commandFor, resolveShell } from './step-script.ts';
 import { RUNNER_NAME, eventPath, fixedDefaults, overridableDefaults, stepFiles, type StepFiles } from './runner-env.ts';
 import { checkoutInputs, runCheckoutStep } from './checkout-step.ts';
@@ -563,7 +563,7 @@ class JobSteps {
     };
     if (spec.state) env.GITHUB_STATE = files.state;
     if (this.#prependPath.length > 0) env.PATH = composePath(this.#prependPath, spec.env.PATH ?? (await this.#guestPath()));
-    const badName = Object.keys(env).find((n) => !(n.startsWith('INPUT_') ? isValidInputEnvName(n) : isValidEnvName(n)));
+    const badName = Object.keys(env).find((n) => !(n.startsWith('INPUT_') || n.startsWith('STATE_') ? isValidActionEnvName(n) : isValidEnvName(n)));
     if (badName !== undefined) throw new Error(`environment variable name "${badName}" is invalid: use letters, digits and _ and do not start with a digit`);
 
     // Each guest call is a round trip that costs processes in the guest: the script and the
@@ -716,7 +716,12 @@ class JobSteps {
     const node = await this.#actions.node(control.signal);
     const entry = posix.resolve(instance.action.dir, file);
     if (!entry.startsWith(`${instance.action.dir}/`)) throw new Error(`${instance.action.definition.name}: runs.${stage} "${file}" points outside the action's folder`);
-    const state = Object.fromEntries(Object.entries(instance.state).map(([k, v]) => [`STATE_${k}`, v]));
+    const state: Record<string, string> = {};
+    for (const [name, value] of Object.entries(instance.state)) {
+      // The runner passes any name; a shell's `env` cannot pass one with `=`, spaces and the like.
+      if (isValidActionEnvName(`STATE_${name}`)) state[`STATE_${name}`] = value;
+      else this.#log.meta(`⚠ state "${name}" saved by ${instance.action.definition.name} is not passed to its ${stage} stage: use letters, digits, _, - and . in state names`);
+    }
     return this.#runProcess({
       key: randomUUID(),
       argv: [node, entry],
