@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { JobResult, StepResult } from '../src/job/result.ts';
+import { JOB_SUMMARY_LIMIT, keptJobSummary, type JobResult, type StepResult } from '../src/job/result.ts';
 import { buildCheckOutput, checkTitle, excerptText, formatDuration, OUTPUT_FIELD_LIMIT, stepsSummary, stripAnsi } from '../src/report/check-output.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'forgevm-check-output-'));
@@ -87,6 +87,29 @@ describe('check run summary', () => {
     expect(rows[0]).toBe('| Step | Outcome | Duration | Exit code |');
     expect(rows[2]).toBe('| Build \\| all | ✅ success | 5s | 0 |');
     expect(rows[3]).toBe('| Test | ❌ failure | 1m05s | 2 |');
+  });
+
+  it('shows the job summary the steps wrote (GITHUB_STEP_SUMMARY) under the steps table', () => {
+    const { summary } = buildCheckOutput(job({ steps: [step('Test')], summary: '## Coverage\n\n| file | % |\n| --- | --- |\n| a.c | 93 |\n' }));
+    expect(summary).toMatch(/^\| Step \| Outcome/);
+    expect(summary).toContain('| Test | ✅ success | 1s | 0 |\n\n---\n\n## Coverage\n\n| file | % |');
+    expect(buildCheckOutput(job({ steps: [step('Test')] })).summary).not.toContain('\n---\n');
+  });
+
+  it('keeps the start of a job summary too long for a check run, and says it was cut', () => {
+    expect(keptJobSummary('  \n')).toBeUndefined();
+    const long = Array.from({ length: 5_000 }, (_, i) => `| row ${i} | ${'x'.repeat(20)} |`).join('\n');
+    const kept = keptJobSummary(`# Report\n${long}`)!;
+    expect(kept.length).toBeLessThanOrEqual(JOB_SUMMARY_LIMIT);
+    expect(kept).toMatch(/^# Report\n\| row 0 \|/);
+    expect(kept).toMatch(/\| row \d+ \| x+ \|\n\n… \(the job summary was cut here: \d+ characters, a check run shows 60000\)\n$/);
+    // With many steps the table comes first, and the whole summary still fits the field.
+    const steps = Array.from({ length: 300 }, (_, i) => step(`step ${i} ${'n'.repeat(100)}`));
+    const { summary } = buildCheckOutput(job({ steps, summary: kept }));
+    expect(summary.length).toBeLessThan(OUTPUT_FIELD_LIMIT);
+    expect(summary).toContain('| step 299 ');
+    expect(summary).toContain('# Report');
+    expect(summary).toMatch(/… \(job summary cut\)$/);
   });
 });
 

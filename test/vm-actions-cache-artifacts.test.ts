@@ -8,7 +8,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPlannedJob } from '../src/job/run-planned-job.ts';
 import type { JobResult } from '../src/job/result.ts';
@@ -17,6 +16,7 @@ import { RunnerServices } from '../src/services/runner-services.ts';
 import { runJobGraph } from '../src/workflow/graph.ts';
 import { parseWorkflow } from '../src/workflow/parse.ts';
 import { planWorkflows } from '../src/workflow/planner.ts';
+import { bundleAction } from './support/bundle-action.ts';
 import { gitRepo } from './support/forgevm-cli.ts';
 import { testGithub } from './support/job-fixture.ts';
 import { vmHarness, type VmHarness } from './support/vm-harness.ts';
@@ -72,19 +72,10 @@ let servicesDir: string;
 
 beforeAll(async () => {
   vm = await vmHarness();
-  const bundled = await build({
-    stdin: { contents: ACTION_SOURCE, resolveDir: process.cwd(), loader: 'js' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    write: false,
-    logLevel: 'silent',
-  });
   repo = await gitRepo({
     '.forgevm/workflows/services.yml': WORKFLOW,
     '.github/actions/services/action.yml': 'name: services\ninputs:\n  mode: { required: true }\n  key: { required: true }\nruns:\n  using: node24\n  main: dist/index.js\n',
-    '.github/actions/services/dist/index.js': bundled.outputFiles[0]!.text,
+    '.github/actions/services/dist/index.js': await bundleAction(ACTION_SOURCE),
   });
   servicesDir = await mkdtemp(join(tmpdir(), 'fvm-services-'));
   services = await RunnerServices.open({ dir: servicesDir });

@@ -27,7 +27,7 @@ import { requireFreeSpace } from '../vm/disk-space.ts';
 import { createJobDir, removeJobDir } from '../vm/job-dir.ts';
 import { lookupImage } from '../vm/images.ts';
 import { bootVm, type Vm } from '../vm/vm.ts';
-import type { JobResult } from './result.ts';
+import { keptJobSummary, type JobResult } from './result.ts';
 import type { StepsOutcome } from './steps.ts';
 import { settleAll } from '../util/settle-all.ts';
 import { prepareWorkspace, tarStream, type WorkspaceSource } from './workspace.ts';
@@ -189,7 +189,8 @@ export async function runJob(engine: Engine, request: JobRequest): Promise<JobRe
 
     // collect
     phase('collect');
-    return finish({ conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, error: outcome.error, annotations: outcome.annotations });
+    const summary = keptJobSummary(outcome.summary);
+    return finish({ conclusion: outcome.conclusion, steps: outcome.steps, outputs: outcome.outputs, error: outcome.error, annotations: outcome.annotations, ...(summary ? { summary } : {}) });
   } catch (error) {
     const message = request.log.masker.mask((error as Error).message.split('\n')[0] ?? String(error));
     const consoleText = vm ? await consoleTail(vm.consoleLog, 40) : undefined;

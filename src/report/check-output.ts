@@ -227,7 +227,11 @@ export interface CheckOutputOptions {
 
 export function buildCheckOutput(result: JobResult, options: CheckOutputOptions = {}): CheckOutput {
   const title = checkTitle(result, options.skippedReason);
-  const summary = keepEnd(stepsSummary(result), TEXT_BUDGET);
+  const steps = keepEnd(stepsSummary(result), TEXT_BUDGET);
+  // The steps' own job summary follows the table, as GitHub shows it under the job.
+  const room = TEXT_BUDGET - steps.length - 10;
+  const jobSummary = result.summary && room > 200 ? (result.summary.length > room ? `${result.summary.slice(0, room - 40)}\n\n… (job summary cut)` : result.summary) : undefined;
+  const summary = jobSummary ? `${steps}\n\n---\n\n${jobSummary}` : steps;
   const step = result.conclusion === 'success' ? undefined : decisiveStep(result);
   const parts: ExcerptParts = {};
   if (step) {
