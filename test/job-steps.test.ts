@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runSteps, type StepsInput, type StepsOutcome } from '../src/job/steps.ts';
+import { graphqlUrl } from '../src/job/runner-env.ts';
 import { JobLog } from '../src/log/job-log.ts';
 import type { JobDef, Workflow } from '../src/workflow/model.ts';
 import { LocalGuest } from './support/local-guest.ts';
@@ -74,6 +75,7 @@ describe('environment', () => {
               'test "$GITHUB_REF_NAME" = main && test "$GITHUB_REF_TYPE" = branch',
               'test "$GITHUB_JOB" = build && test "$GITHUB_RUN_ID" = 42 && test "$GITHUB_RUN_NUMBER" = 7',
               'test "$RUNNER_OS" = Linux && test "$RUNNER_ARCH" = X64 && test -d "$RUNNER_TEMP"',
+              'test "$GITHUB_WORKFLOW_SHA" = "$GITHUB_SHA" && test "$GITHUB_GRAPHQL_URL" = https://api.github.com/graphql',
               'test "$(cat "$GITHUB_EVENT_PATH")" = \'{"ref":"refs/heads/main","head_commit":{"message":"hello \\"world\\"; $(rm -rf /)"}}\'',
               'for f in "$GITHUB_ENV" "$GITHUB_OUTPUT" "$GITHUB_PATH" "$GITHUB_STEP_SUMMARY"; do test -f "$f"; done',
               'echo all-env-ok',
@@ -85,6 +87,12 @@ describe('environment', () => {
     );
     expect(log).toContain('all-env-ok');
     expect(outcome.conclusion).toBe('success');
+  });
+
+  it('names the GraphQL endpoint beside GitHub\'s and GitHub Enterprise\'s REST API, and none for Forgejo', () => {
+    expect(graphqlUrl('https://api.github.com')).toBe('https://api.github.com/graphql');
+    expect(graphqlUrl('https://ghe.example.com/api/v3/')).toBe('https://ghe.example.com/api/graphql');
+    expect(graphqlUrl('https://codeberg.org/api/v1')).toBe('');
   });
 
   it('passes env as data: values with quotes and $() reach the script unchanged', async () => {

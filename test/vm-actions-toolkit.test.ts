@@ -3,7 +3,8 @@
  * actions as actions bundle it (1.x, what most published actions carry, and 3.x, the newest) and
  * run by Node in a real tiny VM: inputs as the toolkit reads them, outputs and environment
  * through the file commands, PATH, state from main to post, masking, groups, annotations with
- * their file and line, the job summary, and setFailed.
+ * their file and line, the job summary, and setFailed. And @actions/github's `context`, which
+ * actions read the run from.
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,6 +48,16 @@ import * as core from '${module}';
 core.info('post sees: ' + core.getState('from-main'));
 `;
 
+const CONTEXT_SOURCE = `
+import * as core from 'actions-core-1';
+import { context } from 'actions-github-6';
+core.setOutput('context', JSON.stringify({
+  eventName: context.eventName, sha: context.sha, ref: context.ref, workflow: context.workflow, action: context.action,
+  actor: context.actor, job: context.job, runNumber: context.runNumber, runId: context.runId, apiUrl: context.apiUrl,
+  serverUrl: context.serverUrl, graphqlUrl: context.graphqlUrl, repo: context.repo, payload: context.payload,
+}));
+`;
+
 const ACTION_YML = `name: toolkit
 inputs:
   who-name: { required: true }
@@ -66,6 +77,8 @@ const WORKFLOW = `on: push
 jobs:
   toolkit:
     runs-on: tiny
+    outputs:
+      context: \${{ steps.context.outputs.context }}
     steps:
       - uses: ./.github/actions/toolkit-v1
         id: v1
@@ -92,6 +105,8 @@ jobs:
         continue-on-error: true
         with: { who-name: Nobody, fail: 'true' }
       - run: test "\${{ steps.failing.outcome }}" = failure
+      - uses: ./.github/actions/context
+        id: context
 `;
 
 let vm: VmHarness;
@@ -105,6 +120,8 @@ beforeAll(async () => {
     files[`.github/actions/toolkit-${tag}/dist/main.js`] = await bundleAction(mainSource(tag, module));
     files[`.github/actions/toolkit-${tag}/dist/post.js`] = await bundleAction(postSource(module));
   }
+  files['.github/actions/context/action.yml'] = 'name: context\noutputs:\n  context: { description: the run as @actions/github sees it }\nruns:\n  using: node24\n  main: index.js\n';
+  files['.github/actions/context/index.js'] = await bundleAction(CONTEXT_SOURCE);
   repo = await gitRepo(files);
 });
 
@@ -151,6 +168,22 @@ describe('a JavaScript action written with @actions/core, in a VM', () => {
     }
     expect(result.summary).toContain('<th>check</th>');
     expect(result.annotations).toContainEqual(expect.objectContaining({ level: 'failure', message: 'failed on purpose v3' }));
+    expect(JSON.parse(result.outputs.context ?? '{}')).toEqual({
+      eventName: 'push',
+      sha: repo.sha,
+      ref: 'refs/heads/main',
+      workflow: github.workflow,
+      action: 'context',
+      actor: github.actor,
+      job: 'toolkit',
+      runNumber: 1,
+      runId: Number(github.run_id),
+      apiUrl: 'https://api.github.com',
+      serverUrl: 'https://github.com',
+      graphqlUrl: 'https://api.github.com/graphql',
+      repo: { owner: 'local', repo: 'repo' },
+      payload: {},
+    });
     // Posts run last first, each with the state its own main saved.
     const posts = [...text.matchAll(/post sees: (.*)/g)].map((m) => m[1]);
     expect(posts).toEqual(['main saved v3 for Nobody', 'main saved v3 for Hubot', 'main saved v1 for Mona']);

@@ -64,6 +64,7 @@ export function fixedDefaults(input: FixedEnvInput): Record<string, string> {
     GITHUB_ACTOR: g.actor,
     GITHUB_TRIGGERING_ACTOR: typeof g.triggering_actor === 'string' ? g.triggering_actor : g.actor,
     GITHUB_API_URL: g.api_url,
+    GITHUB_GRAPHQL_URL: graphqlUrl(g.api_url),
     GITHUB_BASE_REF: g.base_ref,
     GITHUB_HEAD_REF: g.head_ref,
     GITHUB_ENV: input.files.env,
@@ -85,6 +86,7 @@ export function fixedDefaults(input: FixedEnvInput): Record<string, string> {
     GITHUB_SHA: g.sha,
     GITHUB_WORKFLOW: g.workflow,
     GITHUB_WORKFLOW_REF: `${g.repository}/${input.workflowFile}@${g.ref}`,
+    GITHUB_WORKFLOW_SHA: g.sha,
     GITHUB_WORKSPACE: input.workspace,
     RUNNER_ARCH: 'X64',
     RUNNER_NAME,
@@ -92,4 +94,15 @@ export function fixedDefaults(input: FixedEnvInput): Record<string, string> {
     RUNNER_TEMP: input.tempDir,
     RUNNER_TOOL_CACHE: posix.join(input.tempDir, '_tool'),
   };
+}
+
+/**
+ * GitHub's GraphQL endpoint beside its REST one (`@actions/github` falls back to github.com's
+ * when it is unset, wrong on GitHub Enterprise); Forgejo and Gitea have none: empty.
+ */
+export function graphqlUrl(apiUrl: string): string {
+  const url = apiUrl.replace(/\/+$/, '');
+  if (url === 'https://api.github.com') return `${url}/graphql`;
+  if (url.endsWith('/api/v3')) return `${url.slice(0, -'/v3'.length)}/graphql`;
+  return '';
 }
