@@ -129,7 +129,7 @@ describe('image catalog', () => {
   it('ships tiny, Debian and Ubuntu images', () => {
     const { catalog, problems } = buildCatalog();
     expect(problems).toEqual([]);
-    expect(Object.keys(catalog)).toEqual(expect.arrayContaining(['tiny', 'debian-12', 'debian-13', 'ubuntu-24.04']));
+    expect(Object.keys(catalog)).toEqual(expect.arrayContaining(['tiny', 'debian-12', 'debian-13', 'ubuntu-24.04', 'ubuntu-22.04']));
     expect(catalog.tiny!.kernel).toBeDefined();
     expect(resolveImage(catalog, 'ubuntu-latest').label).toBe('ubuntu-24.04');
   });

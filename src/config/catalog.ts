@@ -107,6 +107,15 @@ export const builtinImages: Record<string, z.input<typeof imageSchema>> = {
     user: 'ubuntu',
     diskGiB: 20,
   },
+  'ubuntu-22.04': {
+    description: 'Ubuntu 22.04 LTS (jammy) cloud image, latest release',
+    disk: {
+      url: 'https://cloud-images.ubuntu.com/releases/jammy/release/ubuntu-22.04-server-cloudimg-amd64.img',
+      checksum: { sums: 'https://cloud-images.ubuntu.com/releases/jammy/release/SHA256SUMS', algorithm: 'sha256' },
+    },
+    user: 'ubuntu',
+    diskGiB: 20,
+  },
 };
 
 /** Labels GitHub users write, mapped to our images. */
