@@ -156,7 +156,7 @@ describe('validate: actions, reusable workflows and runs-on labels', () => {
     );
     const { code, text } = await run((out) => validateCommand({ repoDir: dir, files: ['labels.yml'], catalog }, out));
     expect(code).toBe(0);
-    const known = 'tiny, debian-13, debian-12, ubuntu-24.04, ubuntu-latest, debian-latest';
+    const known = 'tiny, debian-13, debian-12, ubuntu-24.04, ubuntu-22.04, ubuntu-latest, debian-latest';
     expect(text.split('\n')).toEqual([
       `labels.yml:3:3: warning: jobs.test.runs-on: "windows-latest" is not an image in the catalog (${known}), so the job fails when it starts; add it under images: in the configuration, or name one of these`,
       `labels.yml:9:3: warning: jobs.mac.runs-on: "macos-latest" is not an image in the catalog (${known}), so the job fails when it starts; add it under images: in the configuration, or name one of these`,
