@@ -14,9 +14,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectSsh, type SshClient } from '../src/ssh/connect.ts';
 import { RunnerServices } from '../src/services/runner-services.ts';
 import { FALLBACK_GUEST_PORTS, ForwardError, forwardGuestPort } from '../src/ssh/forward.ts';
+import { generateJobKeys } from '../src/vm/seed.ts';
 import { identity } from './support/services-harness.ts';
 
-const { Server, utils } = ssh2;
+const { Server } = ssh2;
 type Connection = Parameters<ConstructorParameters<typeof Server>[1] & {}>[0];
 
 /** How the fake sshd answers `tcpip-forward`: with the port to grant, or 'refuse', or 'silent' (success without a port). */
@@ -35,8 +36,8 @@ const opened: Sshd[] = [];
 afterEach(() => opened.splice(0).forEach((s) => s.close()));
 
 async function sshd(policy: Policy): Promise<Sshd> {
-  const hostKey = utils.generateKeyPairSync('ed25519');
-  const clientKey = utils.generateKeyPairSync('ed25519');
+  // generateJobKeys redraws the keys ssh2 itself cannot parse back (about 1 in 300).
+  const { host: hostKey, client: clientKey } = generateJobKeys();
   const requests: string[] = [];
   let connection: Connection | undefined;
   const server = new Server({ hostKeys: [hostKey.private] }, (conn) => {
