@@ -93,8 +93,31 @@ describe('missed GitHub deliveries', () => {
     // The next round finds nothing new to ask for, and does not repeat the give-up line.
     const second = await missed.round();
     expect(second.redelivered).toEqual([]);
+    expect(second.refused).toEqual([]);
     expect(lines.filter((l) => l.startsWith('error'))).toHaveLength(1);
     expect(github.validationErrors).toEqual([]);
+  });
+
+  it('goes on to the next event when GitHub refuses to redeliver one', async () => {
+    intake ??= await startHttpServer(createApp({ store, github: { appId: github.appId, webhookSecret: SECRET } }), { port, host: '127.0.0.1' });
+    // Two more events miss forgevm; the newer one GitHub will refuse to redeliver.
+    const up = github.webhookTarget!;
+    github.webhookTarget = { url: 'http://127.0.0.1:1/webhooks/github', secret: SECRET };
+    await github.deliver('push', push(6), 'missed-older', { deliveredAt: new Date(Date.now() - 3_600_000).toISOString() });
+    await github.deliver('push', push(5), 'refused-by-github');
+    github.webhookTarget = up;
+    const refusedId = github.attemptsOf('refused-by-github')[0]!.id;
+    github.failNext('POST', new RegExp(`^/app/hook/deliveries/${refusedId}/attempts$`), 422, {}, { message: 'Validation Failed' });
+    const clients = new GithubClients({ appId: github.appId, privateKey: github.privateKey, apiUrl: github.url, throttle: { enabled: false } });
+    const { lines, log } = recorder();
+    const missed = new MissedDeliveries({ app: () => clients.asApp(), store, log, everyMinutes: 10, maxPerDelivery: 3 });
+    const round = await missed.round();
+    expect(round.refused).toEqual(['refused-by-github']);
+    expect(round.redelivered).toEqual(['missed-older']);
+    expect((await waitForAttempts('missed-older', 2)).at(-1)!.status_code).toBe(202);
+    expect(lines).toContainEqual(expect.stringMatching(/^warn GitHub delivery refused-by-github \(push, .*\) never reached forgevm, and GitHub refused to redeliver it \(422\): Validation Failed$/));
+    // Not asked again by this process.
+    expect((await missed.round()).refused).toEqual([]);
   });
 
   it('counts an event as delivered when any of its attempts was answered 2xx', () => {

@@ -69,6 +69,8 @@ export interface RedeliveryRound {
   redelivered: string[];
   /** Guids left alone because they were redelivered `maxPerDelivery` times already. */
   exhausted: string[];
+  /** Guids GitHub refused to redeliver (a 4xx: too old, gone): not asked again by this process. */
+  refused: string[];
 }
 
 export interface MissedDeliveryOptions {
@@ -88,6 +90,8 @@ export class MissedDeliveries {
   readonly #requested = new Map<string, number>();
   /** Exhausted guids already reported, so the log says it once. */
   readonly #reported = new Set<string>();
+  /** Guids GitHub refused to redeliver. */
+  readonly #refused = new Set<string>();
   #lastRound: number | undefined;
 
   constructor(options: MissedDeliveryOptions) {
@@ -100,9 +104,10 @@ export class MissedDeliveries {
     const started = this.#now();
     const since = this.#lastRound === undefined ? started - FIRST_LOOKBACK_MS : Math.max(started - FIRST_LOOKBACK_MS, this.#lastRound - 3 * this.#options.everyMinutes * 60_000);
     const attempts = await this.#list(since);
-    const round: RedeliveryRound = { listed: attempts.length, redelivered: [], exhausted: [] };
+    const round: RedeliveryRound = { listed: attempts.length, redelivered: [], exhausted: [], refused: [] };
     for (const missed of missedDeliveries(attempts)) {
       if (await this.#options.store.getDelivery(missed.guid)) continue; // stored: answered 2xx, GitHub timed out first
+      if (this.#refused.has(missed.guid)) continue;
       const asked = this.#requested.get(missed.guid);
       if (asked !== undefined && started - asked < REQUESTED_QUIET_MS) continue;
       const what = `GitHub delivery ${missed.guid} (${missed.event}${missed.action ? `.${missed.action}` : ''}, ${missed.latest.delivered_at})`;
@@ -116,8 +121,18 @@ export class MissedDeliveries {
         }
         continue;
       }
-      const octokit = this.#options.app();
-      await octokit.rest.apps.redeliverWebhookDelivery({ delivery_id: missed.latest.id });
+      try {
+        await this.#options.app().rest.apps.redeliverWebhookDelivery({ delivery_id: missed.latest.id });
+      } catch (error) {
+        const failure = classifyFailure(error);
+        if (failure.kind !== 'permanent') throw error; // GitHub is down or we are stopping: the next round
+        // One that GitHub refuses (too old, gone) must not hold up the others.
+        this.#refused.add(missed.guid);
+        round.refused.push(missed.guid);
+        const status = (error as { status?: number }).status;
+        this.#options.log.warn(`${what} never reached forgevm, and GitHub refused to redeliver it${status ? ` (${status})` : ''}: ${failure.reason}`);
+        continue;
+      }
       this.#requested.set(missed.guid, started);
       round.redelivered.push(missed.guid);
       this.#options.log.info(`${what} never reached forgevm (last answer: "${missed.latest.status}", ${missed.latest.status_code}); asked GitHub to redeliver it`);
