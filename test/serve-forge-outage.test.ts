@@ -222,7 +222,7 @@ describe('forgevm serve while GitHub is down', () => {
     expect(await second.exited).toBe(0);
   });
 
-  it('keeps the report of a job that finished while GitHub was down across a stop, and sends it once after the restart', { timeout: 400_000 }, async () => {
+  it('keeps the report of a job that finished while GitHub was down across a stop (its call cut off), and sends it once after the restart', { timeout: 400_000 }, async () => {
     const repo = 'Codertocat/outage-report';
     const sha = github.repos.commit(repo, 'master', { '.forgevm/workflows/doomed.yml': DOOMED }, 'doomed job');
     const first = await serve();
@@ -232,6 +232,10 @@ describe('forgevm serve while GitHub is down', () => {
     await github.goDown('refuse');
     await waitFor('the job to finish', () => jobs().find((j) => j.display_name === 'doomed')?.status === 'completed', 120_000).catch(withServeOutput(first));
     await waitFor('a report attempt refused', () => /cannot report job \d+ \(Codertocat\/outage-report doomed\) as failure yet: .*ECONNREFUSED/.test(first.output()), 30_000).catch(withServeOutput(first));
+    // Then GitHub takes calls and answers none: the stop cuts the report call off in flight.
+    const stalledAt = github.requests.length;
+    await github.goDown('stall');
+    await waitFor('a report call in flight', () => github.requests.slice(stalledAt).some((r) => r.auth === 'stalled' && /check-runs/.test(r.path)), 30_000).catch(withServeOutput(first));
     first.child.kill('SIGTERM');
     expect(await first.exited, first.output()).toBe(0);
 

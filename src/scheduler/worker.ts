@@ -967,7 +967,8 @@ export class Worker {
         return 'sent';
       } catch (error) {
         const failure = classifyFailure(error);
-        if (failure.kind === 'transient' && this.#stopping.signal.aborted) {
+        // A call cut off by the stop (aborted), or failing while it stops, is not a refusal.
+        if (failure.kind === 'aborted' || (failure.kind === 'transient' && this.#stopping.signal.aborted)) {
           this.#log.warn(`cannot report ${what} yet: ${failure.reason}; forgevm is stopping, the next start sends it`);
           return 'interrupted';
         }
@@ -1079,8 +1080,9 @@ export class Worker {
 
   /**
    * After a crash or a stop: final reports the forge never confirmed are sent again; jobs that
-   * were running are concluded `failure` ("runner restarted") and their VMs reaped; the deliveries of runs with queued jobs go back to pending, and the
-   * delivery loop resumes them (retrying while the forge is down, like any delivery).
+   * were running are concluded `failure` ("runner restarted") and their VMs reaped; the
+   * deliveries of runs with queued jobs go back to pending, and the delivery loop resumes them
+   * (retrying while the forge is down, like any delivery).
    */
   async recoverAfterRestart(): Promise<void> {
     const { store } = this.#opts;

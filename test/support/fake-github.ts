@@ -145,7 +145,7 @@ export class FakeGithub {
   /**
    * An outage: `refuse` stops listening (connections are refused, as when GitHub is unreachable),
    * `502` answers every request with 502 Bad Gateway, `stall` accepts requests and answers none
-   * until it ends. `comeBack()` ends it, at the same address.
+   * until it ends (listening again first, after a `refuse`). `comeBack()` ends it, at the same address.
    */
   async goDown(mode: 'refuse' | '502' | 'stall'): Promise<void> {
     if (mode === '502') {
@@ -156,6 +156,8 @@ export class FakeGithub {
       let release = () => {};
       const promise = new Promise<void>((resolve) => (release = resolve));
       this.#stall = { promise, release };
+      // Stalling from a refusing outage: listen again, already stalled.
+      if (!this.#server) await this.start();
       return;
     }
     await this.#server?.close();
