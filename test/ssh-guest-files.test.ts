@@ -68,3 +68,46 @@ describe('reading several guest files at once', () => {
     await expect(guest.readFiles([join(dir, 'state')])).rejects.toThrow(/could not read .*state in the guest \(exit HUP\)/);
   });
 });
+
+describe("a command the guest's sshd refuses to start", () => {
+  /** localClient, but the first `refusals` exec requests are refused as dropbear refuses them. */
+  function refusingClient(refusals: number, error = 'Unable to exec'): { client: SshClient; calls: () => number } {
+    const local = localClient();
+    let calls = 0;
+    type Exec = (command: string, callback: (error: Error | undefined, channel?: EventEmitter) => void) => unknown;
+    const client: { exec: Exec } = {
+      exec(command, callback) {
+        calls += 1;
+        if (calls <= refusals) {
+          setImmediate(() => callback(new Error(error)));
+          return client;
+        }
+        return (local as unknown as { exec: Exec }).exec(command, callback);
+      },
+    };
+    return { client: client as unknown as SshClient, calls: () => calls };
+  }
+
+  it('asks again: the command runs once, with its environment and stdin', async () => {
+    const { client, calls } = refusingClient(2);
+    const guest = new SshGuest(client, 'root', dir, join(dir, 'run'));
+    let out = '';
+    const result = await guest.exec(['sh', '-c', 'echo "$GREETING"'], { env: { GREETING: 'hello after two refusals' }, cwd: dir, onStdout: (c: Buffer) => (out += c.toString()) });
+    expect(result).toEqual({ code: 0, signal: null });
+    expect(out).toBe('hello after two refusals\n');
+    expect(calls()).toBe(3);
+    await guest.writeFile(join(dir, 'written'), 'data');
+    expect(calls()).toBe(4);
+  });
+
+  it('gives up after four refusals, and does not repeat other failures', async () => {
+    const refusing = refusingClient(100);
+    await expect(new SshGuest(refusing.client, 'root', dir, join(dir, 'run')).exec(['true'])).rejects.toThrow(
+      "SSH exec failed: Unable to exec (the guest's SSH server refused the command 4 times)",
+    );
+    expect(refusing.calls()).toBe(4);
+    const dropped = refusingClient(100, 'No response from server');
+    await expect(new SshGuest(dropped.client, 'root', dir, join(dir, 'run')).exec(['true'])).rejects.toThrow(/^SSH exec failed: No response from server$/);
+    expect(dropped.calls()).toBe(1);
+  });
+});

@@ -25,6 +25,18 @@ const STDIN_ENV_WRAPPER = `eval "$(cat)" && echo $$ > "$1" && cd "$2" && shift 2
 // Each argument: `-` when it is not a file, else its size, a line break and its bytes.
 const READ_FILES = `for f do if [ -f "$f" ]; then n=$(wc -c < "$f") && echo "$n" && cat "$f" || exit 1; else echo -; fi; done`;
 
+/** Attempts for a command the guest's sshd refused to start, 250 ms more apart each time. */
+const EXEC_ATTEMPTS = 4;
+const EXEC_RETRY_MS = 250;
+
+/** The channel or its exec request was refused: nothing ran in the guest. */
+class ExecRefused extends Error {}
+
+/** ssh2's errors for a refused exec request and a refused channel: the command never started. */
+function refusedBeforeStart(error: Error): boolean {
+  return /^Unable to exec$|Channel open failure/.test(error.message);
+}
+
 const CANCEL_TERM_AFTER_MS = 7_500;
 const CANCEL_KILL_AFTER_MS = 2_500;
 
@@ -147,11 +159,28 @@ export class SshGuest implements Guest {
     }
   }
 
-  /** Run one command string on a new channel. */
-  #run(command: string, options: Pick<ExecOptions, 'stdin' | 'onStdout' | 'onStderr'>): Promise<ExecResult> {
+  /**
+   * Run one command string on a new channel. The guest's sshd now and then refuses a channel or
+   * its exec request under load (dropbear in an emulated guest answers "Unable to exec"); the
+   * command did not start then, and its stdin was not read yet, so it is asked again.
+   */
+  async #run(command: string, options: Pick<ExecOptions, 'stdin' | 'onStdout' | 'onStderr'>): Promise<ExecResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#runOnce(command, options);
+      } catch (error) {
+        if (!(error instanceof ExecRefused) || attempt >= EXEC_ATTEMPTS) {
+          throw new Error(`SSH exec failed: ${(error as Error).message}${error instanceof ExecRefused ? ` (the guest's SSH server refused the command ${attempt} times)` : ''}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, EXEC_RETRY_MS * attempt));
+      }
+    }
+  }
+
+  #runOnce(command: string, options: Pick<ExecOptions, 'stdin' | 'onStdout' | 'onStderr'>): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (error, channel) => {
-        if (error) return reject(new Error(`SSH exec failed: ${error.message}`));
+        if (error) return reject(refusedBeforeStart(error) ? new ExecRefused(error.message) : error);
         let code: number | null = null;
         let signal: string | null = null;
         channel.on('exit', (exitCode: number | null, exitSignal?: string) => {
