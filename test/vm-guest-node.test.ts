@@ -36,6 +36,7 @@ function counting(guest: Guest): { guest: Guest; execs: () => number } {
     exec: (argv, options) => (execs++, guest.exec(argv, options)),
     writeFile: (path, content, mode) => guest.writeFile(path, content, mode),
     readFile: (path) => guest.readFile(path),
+    readFiles: (paths) => guest.readFiles(paths),
     extractTar: (tar, dir, options) => guest.extractTar(tar, dir, options),
   };
   return { guest: counted, execs: () => execs };

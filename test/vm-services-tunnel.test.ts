@@ -49,6 +49,7 @@ function withServicesEnv(runSteps: RunSteps): RunSteps {
       writeFile: (path, content, mode) => guest.writeFile(path, content, mode),
       writeFiles: guest.writeFiles && ((files) => guest.writeFiles!(files)),
       readFile: (path) => guest.readFile(path),
+      readFiles: (paths) => guest.readFiles(paths),
       extractTar: (tar, dir) => guest.extractTar(tar, dir),
     };
     return runSteps(wrapped, log, layout, signal);

@@ -52,7 +52,11 @@ const delivered = (a: HookDeliveryAttempt) => a.status_code >= 200 && a.status_c
 /** Groups attempts by event and returns the events that no attempt delivered, newest first. */
 export function missedDeliveries(attempts: HookDeliveryAttempt[]): MissedDelivery[] {
   const byGuid = new Map<string, HookDeliveryAttempt[]>();
-  for (const a of attempts) byGuid.set(a.guid, [...(byGuid.get(a.guid) ?? []), a]);
+  for (const a of attempts) {
+    const list = byGuid.get(a.guid);
+    if (list) list.push(a);
+    else byGuid.set(a.guid, [a]);
+  }
   const missed: MissedDelivery[] = [];
   for (const [guid, all] of byGuid) {
     if (all.some(delivered)) continue;
@@ -106,10 +110,11 @@ export class MissedDeliveries {
     const attempts = await this.#list(since);
     const round: RedeliveryRound = { listed: attempts.length, redelivered: [], exhausted: [], refused: [] };
     for (const missed of missedDeliveries(attempts)) {
-      if (await this.#options.store.getDelivery(missed.guid)) continue; // stored: answered 2xx, GitHub timed out first
+      // Decided in memory first: the store read below brings the whole payload.
       if (this.#refused.has(missed.guid)) continue;
       const asked = this.#requested.get(missed.guid);
       if (asked !== undefined && started - asked < REQUESTED_QUIET_MS) continue;
+      if (await this.#options.store.getDelivery(missed.guid)) continue; // stored: answered 2xx, GitHub timed out first
       const what = `GitHub delivery ${missed.guid} (${missed.event}${missed.action ? `.${missed.action}` : ''}, ${missed.latest.delivered_at})`;
       if (missed.redeliveries >= this.#options.maxPerDelivery) {
         round.exhausted.push(missed.guid);

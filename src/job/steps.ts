@@ -632,7 +632,7 @@ class JobSteps {
     // A file the script deleted has nothing to apply; a guest that cannot answer fails the step
     // (losing GITHUB_STATE or GITHUB_ENV silently would break later steps in confusing ways).
     const toRead = [files.env, files.output, files.path, files.summary, ...(state ? [files.state] : [])];
-    const contents = await this.#readFiles(toRead);
+    const contents = await this.#guest.readFiles(toRead);
     const [envText = '', outputText = '', pathText = '', summary = '', stateText = ''] = contents.map((c) => c?.toString('utf8') ?? '');
     const envPairs = parseKeyValueFile(envText, 'GITHUB_ENV');
     for (const [name] of envPairs) {
@@ -903,13 +903,6 @@ class JobSteps {
   }
 
   // ---- guest helpers ------------------------------------------------------------------------
-
-  /** One batch read where the guest supports it (one round trip), else file by file. */
-  async #readFiles(paths: string[]): Promise<Array<Buffer | undefined>> {
-    const guest = this.#guest;
-    if (guest.readFiles) return guest.readFiles(paths);
-    return Promise.all(paths.map((path) => guest.readFile(path).catch(() => undefined)));
-  }
 
   /** One batch write where the guest supports it (fewer guest processes), else file by file. */
   async #writeFiles(files: GuestFile[]): Promise<void> {

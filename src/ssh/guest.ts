@@ -59,9 +59,8 @@ export interface Guest {
   /**
    * Read several small files in one round trip: each one's contents, or undefined when it does
    * not exist. Rejects when the guest could not answer (never reads a failure as "missing").
-   * Optional: callers fall back to readFile for guests without it.
    */
-  readFiles?(paths: string[]): Promise<Array<Buffer | undefined>>;
+  readFiles(paths: string[]): Promise<Array<Buffer | undefined>>;
   /**
    * Stream a tar archive into the guest and unpack it under remoteDir (created if missing).
    * `gzip`: the stream is a gzip-compressed tar (the guest needs `gzip`, or busybox's tar).
